@@ -85,6 +85,8 @@ class Exchange:
     secret_echoed: bool = False  # the response contained a secret (already replaced by ***)
     not_sent: bool = False  # the circuit breaker stopped the run before this request
     payload: Any = field(default=None, compare=False)  # redacted JSON value sent, when there was one
+    case_id: str = ""  # set by the runner: which case sent it
+    defect: str = ""  # set by the runner: the case's "same kind of defect" key (S2)
 
     @property
     def status(self) -> int | None:

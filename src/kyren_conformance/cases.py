@@ -1,0 +1,212 @@
+"""The plan of a run: contract + configured values + seed -> the cases to send.
+
+A case is one named situation (e.g. "M3 missing_field[uuid]"): one or more requests sent in order,
+and the rule ids that judge what comes back. Field names come from the contract only.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from kyren_conformance import strategies
+from kyren_conformance.contract import Contract, Field
+from kyren_conformance.exchange import OutgoingRequest
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    group: str  # what kind of case: "missing_field", "wrong_type", ...
+    param: str  # which one: "uuid", "userId-number", ...
+    rules: tuple[str, ...]  # rule ids that judge this case's exchanges
+    steps: tuple[OutgoingRequest, ...]  # sent in order, on one worker
+    defect: str = ""  # "same kind of defect" key for the consistency rule; "" for valid requests
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}[{self.param}]"
+
+
+class _Builder:
+    """Holds what every case needs: the contract, the configured values and a hypothesis draw."""
+
+    def __init__(self, contract: Contract, values: Mapping[str, str], draw: Draw) -> None:
+        self.contract = contract
+        self.values = values
+        self.draw = draw
+        self.request_id = contract.request_id_field
+
+    def valid_payload(self, *, optional: bool = True) -> dict[str, Any]:
+        payload: dict[str, Any] = {}
+        for f in self.contract.fields:
+            if f.role == "request_id":
+                payload[f.name] = str(uuid.uuid4())
+            elif f.name in self.values and (f.required or optional):
+                payload[f.name] = self.values[f.name]
+        return payload
+
+    def json_request(self, payload: Any, label: str, content_type: str | None = "") -> OutgoingRequest:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        ctype = self.contract.content_type if content_type == "" else content_type
+        return OutgoingRequest(body=body, content_type=ctype, label=label, payload=payload)
+
+    def raw_request(self, body: bytes, label: str, content_type: str | None = "") -> OutgoingRequest:
+        ctype = self.contract.content_type if content_type == "" else content_type
+        return OutgoingRequest(body=body, content_type=ctype, label=label)
+
+    def with_value(self, f: Field, value: Any, label: str) -> OutgoingRequest:
+        payload = self.valid_payload()
+        payload[f.name] = value
+        return self.json_request(payload, label)
+
+    def reference_value(self, f: Field) -> str:
+        """The value a field normally carries, to re-encode or to mutate."""
+        if f.role == "request_id":
+            return str(uuid.uuid4())
+        return self.values.get(f.name) or f.mock_value or "value"
+
+
+def _valid_requests(b: _Builder) -> list[Case]:
+    optional = [f for f in b.contract.fields if not f.required and f.name in b.values]
+    cases = [Case("valid_request", "required_fields_only", ("M1",), (b.json_request(b.valid_payload(optional=False), "valid, required fields only"),))]
+    if optional:
+        names = "+".join(f.name for f in optional)
+        cases.append(Case("valid_request", f"with_{names}", ("M1",), (b.json_request(b.valid_payload(), f"valid, with {names}"),)))
+    return cases
+
+
+def _missing_fields(b: _Builder) -> list[Case]:
+    cases = []
+    for f in b.contract.required_fields:
+        payload = b.valid_payload()
+        del payload[f.name]
+        cases.append(Case("missing_field", f.name, ("M3",), (b.json_request(payload, f"{f.name} missing"),), f"missing:{f.name}"))
+    return cases
+
+
+def _reencoded(value: str) -> dict[str, Any]:
+    """The valid value itself as other JSON types, where that reading is natural."""
+    out: dict[str, Any] = {"as_array": [value]}
+    if value.lstrip("-").isdigit():
+        out["as_number"] = int(value)
+    if value.lower() in ("true", "false"):
+        out["as_boolean"] = value.lower() == "true"
+    return out
+
+
+def _wrong_types(b: _Builder) -> list[Case]:
+    cases = []
+    for f in b.contract.fields:
+        variants = {name: b.draw(strategy) for name, strategy in strategies.other_json_types().items()}
+        variants.update(_reencoded(b.reference_value(f)))
+        for kind, value in variants.items():
+            request = b.with_value(f, value, f"{f.name} as {kind}: {json.dumps(value)[:60]}")
+            cases.append(Case("wrong_type", f"{f.name}-{kind}", ("M4",), (request,), f"type:{f.name}"))
+    return cases
+
+
+def near_misses(real: str) -> dict[str, str]:
+    """Values an integrator's comparison gets wrong: prefix, suffix or case-insensitive matches."""
+    out = {"one_char_shorter": real[:-1], "one_char_longer": real + real[-1:]}
+    if real.swapcase() != real:
+        out["case_swapped"] = real.swapcase()
+    return {k: v for k, v in out.items() if v and v != real}
+
+
+def _wrong_credentials(b: _Builder) -> list[Case]:
+    cases = []
+    for f in b.contract.credential_fields:
+        real = b.values.get(f.name, "")
+        variants = {"random": b.draw(strategies.wrong_text(real)), **near_misses(real)}
+        for kind, value in variants.items():
+            request = b.with_value(f, value, f"wrong {f.name} ({kind})")
+            cases.append(Case("wrong_credential", f"{f.name}-{kind}", ("M5",), (request,), f"auth:{f.name}"))
+    return cases
+
+
+def _malformed_bodies(b: _Builder) -> list[Case]:
+    payload = b.valid_payload()
+    text = json.dumps(payload).encode()
+    form = "&".join(f"{k}={v}" for k, v in payload.items()).encode()
+    raw: dict[str, OutgoingRequest] = {
+        "not_json": b.raw_request(b.draw(strategies.not_json_bytes()), "a body that is not JSON"),
+        "truncated_json": b.raw_request(text[:-1], "valid JSON cut by one byte"),
+        "empty_body": b.raw_request(b"", "an empty body"),
+        "json_array": b.json_request([payload], "the valid object inside an array"),
+        "json_string": b.json_request(json.dumps(payload), "the valid object as a JSON string"),
+        "json_number": b.json_request(0, "the JSON number 0"),
+        "json_null": b.json_request(None, "the JSON null"),
+        "no_content_type": b.json_request(b.valid_payload(), "valid JSON, no Content-Type", content_type=None),
+        "text_plain": b.json_request(b.valid_payload(), "valid JSON as text/plain", content_type="text/plain"),
+        "form_encoded": b.raw_request(form, "form-encoded fields", content_type="application/x-www-form-urlencoded"),
+    }
+    extra = b.draw(strategies.extra_fields(frozenset(f.name for f in b.contract.fields)))
+    raw["unknown_fields"] = b.json_request({**b.valid_payload(), **extra}, f"valid plus unknown fields {sorted(extra)}")
+    cases = [Case("malformed_input", name, ("M6",), (req,), "") for name, req in raw.items()]
+    for f in b.contract.fields:
+        for kind, strategy in (
+            ("long", strategies.long_text()),
+            ("non_ascii", strategies.non_ascii_text()),
+            ("control_chars", strategies.control_text()),
+        ):
+            request = b.with_value(f, b.draw(strategy), f"{f.name} {kind.replace('_', ' ')}")
+            cases.append(Case("malformed_input", f"{f.name}-{kind}", ("M6",), (request,), ""))
+    return cases
+
+
+def _empty_strings(b: _Builder) -> list[Case]:
+    cases = []
+    for f in b.contract.fields:
+        rules = ("M6", "S1") if f.required else ("M6",)
+        request = b.with_value(f, "", f"{f.name} empty")
+        cases.append(Case("empty_string", f.name, rules, (request,), f"empty:{f.name}"))
+    return cases
+
+
+def _replays(b: _Builder) -> list[Case]:
+    if b.request_id is None:
+        return []
+    valid = b.json_request(b.valid_payload(), "valid request")
+    cases = [Case("uuid_replay", "valid", ("M7",), (valid, _again(valid)))]
+    credential = next(iter(b.contract.credential_fields), None)
+    if credential is not None:
+        first = b.with_value(credential, "wrong-" + b.reference_value(credential)[:8], f"wrong {credential.name}")
+        cases.append(Case("uuid_replay", f"wrong_{credential.name}", ("M7",), (first, _again(first))))
+    return cases
+
+
+def _again(request: OutgoingRequest) -> OutgoingRequest:
+    return OutgoingRequest(request.body, request.content_type, f"the same request again: {request.label}", request.payload)
+
+
+_BUILDERS = (_valid_requests, _missing_fields, _wrong_types, _wrong_credentials, _malformed_bodies, _empty_strings, _replays)
+
+
+def build_cases(contract: Contract, values: Mapping[str, str], run_seed: int) -> tuple[Case, ...]:
+    """Every case of a run. The same seed draws the same values (uuids are always fresh)."""
+    built: list[Case] = []
+
+    # One hypothesis run draws every value. The first example hypothesis tries is the simplest
+    # ("0", [], ...); we keep the second, which exercises more.
+    @settings(max_examples=2, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @seed(run_seed)
+    @given(st.data())
+    def draw_all(data: st.DataObject) -> None:
+        builder = _Builder(contract, values, data.draw)
+        built[:] = [case for make in _BUILDERS for case in make(builder)]
+
+    draw_all()
+    ids = [c.id for c in built]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:  # a contract whose field names collide with our case names
+        raise ValueError(f"duplicate case ids: {sorted(duplicates)}")
+    return tuple(built)

@@ -1,0 +1,142 @@
+"""`kyren-conformance`: a thin front over `pytest.main` running the shipped conformance suite.
+
+Exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, NoReturn
+
+USAGE_ERROR = 4
+INTERNAL_ERROR = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line and exit 4 (argparse's default is a usage block and exit 2, which means "interrupted" here).
+        self.exit(USAGE_ERROR, f"kyren-conformance: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="kyren-conformance",
+        description="Check a Kyren API target against its contract. With no target, runs against the embedded "
+        "reference mock. Subcommands: `mock` (serve the reference mock).",
+        epilog="environment: KYREN_TARGET_URL KYREN_SECURE_LOGIN KYREN_TOKEN KYREN_USER_ID KYREN_GAME_ID. "
+        "exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 usage or configuration error.",
+    )
+    p.add_argument("--target-url", metavar="URL", help="base URL of the target (else KYREN_TARGET_URL; none: the mock)")
+    p.add_argument("--secure-login", metavar="ID", help="partner id (else KYREN_SECURE_LOGIN)")
+    p.add_argument("--user-id", metavar="ID", help="a test user id (else KYREN_USER_ID)")
+    p.add_argument("--game-id", metavar="ID", help="a game id (else KYREN_GAME_ID)")
+    p.add_argument("--token-file", metavar="PATH", help="file holding the token (else KYREN_TOKEN); never a command-line value")
+    p.add_argument("--uuid-replay", choices=("either", "idempotent", "reject"), default=None,
+                   help="what a repeated uuid must get (default: either)")
+    p.add_argument("--timeout", type=float, metavar="S", help="deadline for each whole response in seconds (default 10)")
+    p.add_argument("--ca-bundle", metavar="PEM", help="a private CA certificate to trust as well")
+    p.add_argument("--report", metavar="PATH.html", default="reports/report.html", help="HTML report (default %(default)s)")
+    p.add_argument("--junitxml", metavar="PATH", help="JUnit XML (default: junit.xml beside the report)")
+    p.add_argument("--json-report", metavar="PATH", help="JSON results (default: results.json beside the report)")
+    p.add_argument("--strict", action="store_true", help="SHOULD warnings fail the run")
+    p.add_argument("--seed", type=int, metavar="N", help="hypothesis seed (default 0: the same requests every run)")
+    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight at once (default 4)")
+    p.add_argument("--contract", metavar="FILE", help="method contract (default: the shipped Close Session contract)")
+    p.add_argument("--profile", metavar="FILE", help="target profile JSON: code_table, valid_request_codes, p95_ms")
+    p.add_argument("--field", action="append", metavar="NAME=VALUE", help="a contract field's value (repeatable)")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    return p
+
+
+_PASS_THROUGH = {  # our option -> the plugin's pytest option
+    "target_url": "--target-url", "secure_login": "--secure-login", "user_id": "--user-id", "game_id": "--game-id",
+    "token_file": "--token-file", "uuid_replay": "--uuid-replay", "timeout": "--kyren-timeout",
+    "ca_bundle": "--ca-bundle", "seed": "--kyren-seed", "concurrency": "--kyren-concurrency",
+    "contract": "--kyren-contract", "profile": "--kyren-profile",
+}
+
+
+def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
+    report = Path(ns.report)
+    args = [str(suite_dir), "-c", str(suite_dir / "pytest.ini"), "--rootdir", str(suite_dir),
+            "--html", str(report), "--self-contained-html",
+            "--junitxml", ns.junitxml or str(report.with_name("junit.xml")),
+            "--kyren-json-report", ns.json_report or str(report.with_name("results.json")),
+            "--tb=short", "-p", "no:cacheprovider"]
+    for dest, flag in _PASS_THROUGH.items():
+        value = getattr(ns, dest)
+        if value is not None:
+            args += [flag, str(value)]
+    for item in ns.field or []:
+        args += ["--kyren-field", item]
+    if ns.strict:
+        args.append("--kyren-strict")
+    args.append("-v" if ns.verbose else "-q")
+    return args
+
+
+class _VerdictCatcher:
+    """Reads the verdict before pytest tears the session down, for the CLI's last line."""
+
+    headline: str | None = None
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        from kyren_conformance import pytest_plugin
+
+        if config.stash.get(pytest_plugin.RUN, None) is not None:
+            self.headline = pytest_plugin.current_verdict(config).headline
+
+
+def _refuse_secrets_on_command_line(extras: list[str]) -> None:
+    """Unknown options are named without their values: a mistyped flag may be followed by a secret."""
+    names = [a.split("=", 1)[0] for a in extras if a.startswith("-")]
+    if any(n in ("--token", "--secret", "--password") for n in names):
+        sys.stderr.write("kyren-conformance: a token is never given on the command line (it would show in ps): "
+                         "set KYREN_TOKEN or use --token-file\n")
+    else:
+        shown = ", ".join(names) if names else f"{len(extras)} unexpected argument(s)"
+        sys.stderr.write(f"kyren-conformance: unrecognized arguments: {shown} (see --help)\n")
+    raise SystemExit(USAGE_ERROR)
+
+
+def run_suite(argv: list[str]) -> int:
+    ns, extras = _parser().parse_known_args(argv)
+    if extras:
+        _refuse_secrets_on_command_line(extras)
+
+    import hypothesis.configuration
+    import pytest
+
+    from kyren_conformance.resources import data_dir
+
+    # Keep hypothesis' cache out of the user's current directory.
+    hypothesis.configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "kyren-conformance-hypothesis")
+    Path(ns.report).parent.mkdir(parents=True, exist_ok=True)
+    catcher = _VerdictCatcher()
+    code = int(pytest.main(pytest_args(ns, data_dir("conformance")), plugins=[catcher]))
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        sys.stderr.write("kyren-conformance: internal error: no conformance test was collected\n")
+        return INTERNAL_ERROR
+    if catcher.headline and code in (0, 1, 2):
+        print(f"{catcher.headline} — report: {ns.report}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["mock"]:
+            from kyren_conformance.mock.cli import run_mock
+
+            return run_mock(argv[1:])
+        return run_suite(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write("kyren-conformance: interrupted\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

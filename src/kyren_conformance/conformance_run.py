@@ -1,0 +1,133 @@
+"""One conformance run: its settings, its plan, the target (or the embedded mock), and what came back.
+
+The pytest plugin creates one per session and asks it to judge rules; this module holds the
+state, the plugin only wires it into pytest.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from kyren_conformance.cases import Case, build_cases, near_misses
+from kyren_conformance.client import Client, ClientSettings
+from kyren_conformance.contract import Contract
+from kyren_conformance.exchange import Exchange
+from kyren_conformance.findings import Finding
+from kyren_conformance.judgements import REGISTRY, JudgeContext
+from kyren_conformance.redaction import Redactor
+from kyren_conformance.runner import Progress, Runner
+from kyren_conformance.settings import RunSettings
+
+
+def mock_credentials(contract: Contract) -> dict[str, str]:
+    """The embedded mock's throwaway test credentials: the contract's mock values, random secrets."""
+    return {
+        f.name: f.mock_value or _secrets.token_urlsafe(24)
+        for f in contract.fields
+        if f.role != "request_id"
+    }
+
+
+@dataclass
+class RuleRecord:
+    """What the report needs per rule: which tests checked it, with how many requests, and the outcome."""
+
+    tests: list[str] = field(default_factory=list)
+    requests: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    failed: int = 0
+    warned: int = 0
+
+
+class ConformanceRun:
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.contract = settings.contract
+        self.values = dict(settings.values) if settings.target_url else mock_credentials(self.contract)
+        self.secrets = self._secrets()
+        self.cases = build_cases(self.contract, self.values, settings.seed)
+        self.ctx = JudgeContext.for_contract(
+            self.contract, settings.profile, replay_policy=settings.replay_policy, timeout=settings.timeout
+        )
+        self.exchanges: dict[str, tuple[Exchange, ...]] = {}
+        self.records: dict[str, RuleRecord] = {r.id: RuleRecord() for r in self.contract.rules}
+        self.selected: set[str] | None = None  # case ids the collected tests need; None: all
+        self.target_url = settings.target_url
+        self.started_at = time.time()
+        self.send_seconds = 0.0
+        self.interrupted = False
+        self._mock: object | None = None
+        self._client: Client | None = None
+
+    def _secrets(self) -> tuple[str, ...]:
+        values = [self.values[f.name] for f in self.contract.secret_fields if f.name in self.values]
+        # The near-miss values sent as wrong credentials are derived from the secret and would reveal it.
+        derived = [v for s in values for v in near_misses(s).values()]
+        return tuple(s for s in (*values, *derived, *self.settings.profile.extra_secrets) if s)
+
+    @property
+    def secret_env(self) -> str:
+        return next((f.env for f in self.contract.secret_fields if f.env), "KYREN_TOKEN")
+
+    @property
+    def case_by_id(self) -> dict[str, Case]:
+        return {c.id: c for c in self.cases}
+
+    def _start_target(self) -> str:
+        if self.target_url is not None:
+            return self.target_url
+        from kyren_conformance.mock import MockServer
+
+        mock = MockServer(self.contract, credentials=self.values)
+        mock.start()
+        self._mock = mock
+        self.target_url = mock.url
+        return mock.url
+
+    def send_all(self, progress: Progress | None = None) -> None:
+        """Send every selected case not sent yet (once per run)."""
+        todo = [c for c in self.cases if c.id not in self.exchanges and (self.selected is None or c.id in self.selected)]
+        if not todo:
+            return
+        url = self._start_target()
+        if self._client is None:
+            client_settings = ClientSettings(
+                base_url=url,
+                timeout=self.settings.timeout,
+                ca_bundle=self.settings.ca_bundle,
+                pool_size=self.settings.concurrency,
+            )
+            self._client = Client(client_settings, Redactor(self.secrets))
+        runner = Runner(self._client, self.contract.http_method, self.contract.http_path, concurrency=self.settings.concurrency)
+        started = time.monotonic()
+        try:
+            self.exchanges.update(runner.run(todo, progress))
+        finally:
+            self.send_seconds += time.monotonic() - started
+
+    def all_exchanges(self) -> list[Exchange]:
+        return [e for case in self.cases for e in self.exchanges.get(case.id, ())]
+
+    @property
+    def request_count(self) -> int:
+        return sum(1 for e in self.all_exchanges() if not e.not_sent)
+
+    def judge(self, rule_id: str, case: Case | None = None) -> list[Finding]:
+        """The findings of one rule: on one case's exchanges, or on the whole run's."""
+        judgement = REGISTRY[rule_id]
+        exchanges: Iterable[Exchange] = self.exchanges.get(case.id, ()) if case else self.all_exchanges()
+        exchanges = list(exchanges)
+        findings = judgement.judge(exchanges, self.ctx)
+        record = self.records[rule_id]
+        record.requests += sum(1 for e in exchanges if not e.not_sent) if case else 0
+        record.findings.extend(findings)
+        return findings
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._mock is not None:
+            self._mock.stop()  # type: ignore[attr-defined]

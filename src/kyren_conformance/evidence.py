@@ -1,0 +1,81 @@
+"""Turn findings into text a person can act on: what was sent, what came back, how to reproduce it.
+
+Exchanges are already redacted; a secret shows as `***`, which the curl command turns back into
+`$KYREN_TOKEN` (or the environment variable the contract names for that secret).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kyren_conformance.exchange import Exchange
+from kyren_conformance.findings import Finding
+
+REDACTED = "***"
+BODY_SHOWN = 2048  # bytes of a body quoted in a failure message
+
+
+def _ansi_c_quote(data: bytes) -> str:
+    """Bash $'…' quoting, which carries any byte (control characters, non-UTF-8) exactly."""
+    out = []
+    for byte in data:
+        ch = chr(byte)
+        if ch in "\\'":
+            out.append("\\" + ch)
+        elif 0x20 <= byte < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "$'" + "".join(out) + "'"
+
+
+def _quote_with_secret(data: bytes, secret_env: str) -> str:
+    parts = data.split(REDACTED.encode())
+    return f'"${secret_env}"'.join(_ansi_c_quote(p) if p else "''" for p in parts)
+
+
+def curl_command(exchange: Exchange, secret_env: str = "KYREN_TOKEN") -> str:
+    """A bash command that sends the same request, reading the secret from the environment."""
+    args = ["curl", "-sS", "-i", "-X", exchange.method, _ansi_c_quote(exchange.url.encode())]
+    for name, value in exchange.request_headers:
+        if name.lower() in ("content-type", "accept", "accept-encoding") or name.lower().startswith("x-"):
+            args += ["-H", _quote_with_secret(f"{name}: {value}".encode(), secret_env)]
+    if not any(n.lower() == "content-type" for n, _ in exchange.request_headers):
+        args += ["-H", "'Content-Type:'"]  # curl would otherwise add a form Content-Type
+    args += ["--data-binary", _quote_with_secret(exchange.request_body, secret_env)]
+    return " ".join(args)
+
+
+def _body(data: bytes, truncated: bool = False) -> str:
+    text = data[:BODY_SHOWN].decode("utf-8", "backslashreplace")
+    more = len(data) > BODY_SHOWN or truncated
+    return text + (f" … ({len(data)} bytes kept{', cut at the cap' if truncated else ''})" if more else "")
+
+
+def describe_exchange(exchange: Exchange, secret_env: str = "KYREN_TOKEN") -> str:
+    lines = [f"  sent: {exchange.method} {exchange.url} ({exchange.label})"]
+    lines += [f"    {name}: {value}" for name, value in exchange.request_headers]
+    lines.append(f"    body: {_body(exchange.request_body)}")
+    if exchange.response is None:
+        lines.append(f"  got: no answer after {exchange.elapsed:.3f} s: {exchange.failure}")
+    else:
+        r = exchange.response
+        lines.append(f"  got: HTTP {r.status} {r.reason} in {exchange.elapsed * 1000:.1f} ms")
+        lines += [f"    {name}: {value}" for name, value in r.headers]
+        lines.append(f"    body: {_body(r.body, r.truncated)}")
+    if not exchange.not_sent:
+        lines.append(f"  reproduce: {curl_command(exchange, secret_env)}")
+    return "\n".join(lines)
+
+
+def failure_text(rule_id: str, title: str, findings: Sequence[Finding], secret_env: str = "KYREN_TOKEN", shown: int = 5) -> str:
+    """The message of a failed rule: every finding in one line, the first few with full evidence."""
+    head = f"{rule_id} {title}: {len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    lines = [head]
+    for i, f in enumerate(findings):
+        lines.append(f"- [{f.case_id or 'run'}] {f.message}")
+        if f.exchange is not None and i < shown:
+            lines.append(describe_exchange(f.exchange, secret_env))
+    if len(findings) > shown:
+        lines.append(f"(evidence shown for the first {shown} findings)")
+    return "\n".join(lines)

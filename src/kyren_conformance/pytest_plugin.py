@@ -1,0 +1,228 @@
+"""The pytest plugin: options, the per-session run, case parametrisation, and the verdict.
+
+It wires `ConformanceRun` into pytest and holds no judgement logic. Registered through the
+`pytest11` entry point, so it is loaded in every pytest session of the environment: it stays
+inert until a test asks for `kyren_check`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from kyren_conformance import __version__
+from kyren_conformance.cases import Case
+from kyren_conformance.conformance_run import ConformanceRun
+from kyren_conformance.evidence import failure_text
+from kyren_conformance.findings import RuleFailure, ShouldWarning
+from kyren_conformance.judgements import REGISTRY, REPLAY_POLICIES
+from kyren_conformance.settings import ConfigError, RunSettings, resolve
+from kyren_conformance.verdict import Verdict, verdict_of
+
+__all__ = ["Case", "Check"]
+
+Check = Callable[..., None]
+
+SETTINGS = pytest.StashKey[RunSettings]()
+RUN = pytest.StashKey[ConformanceRun]()
+INTERNAL_ERRORS = pytest.StashKey[list[str]]()
+
+_RULE_IN_NAME = re.compile(r"^test_([MS][0-9]+)_")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kyren-conformance", "Kyren contract conformance")
+    add = group.addoption
+    add("--target-url", dest="target_url", metavar="URL",
+        help="base URL of the target (env KYREN_TARGET_URL); none: the embedded reference mock")
+    add("--secure-login", dest="secure_login", metavar="ID", help="partner id (env KYREN_SECURE_LOGIN)")
+    add("--user-id", dest="user_id", metavar="ID", help="a TEST user id (env KYREN_USER_ID)")
+    add("--game-id", dest="game_id", metavar="ID", help="a game id, to also send valid requests with it (env KYREN_GAME_ID)")
+    add("--token-file", dest="token_file", metavar="PATH", help="file holding the token (else env KYREN_TOKEN)")
+    add("--uuid-replay", dest="uuid_replay", choices=REPLAY_POLICIES, metavar="POLICY",
+        help="what a repeated uuid must get: either (default), idempotent, reject")
+    add("--kyren-timeout", dest="kyren_timeout", type=float, metavar="S",
+        help="deadline for each whole response, seconds (default 10)")
+    add("--ca-bundle", dest="ca_bundle", metavar="PEM", help="a private CA to trust besides the system ones")
+    add("--kyren-json-report", dest="kyren_json_report", metavar="PATH", help="write the JSON results here")
+    add("--kyren-strict", dest="kyren_strict", action="store_true", help="SHOULD warnings fail the run")
+    add("--kyren-seed", dest="kyren_seed", type=int, metavar="N", help="hypothesis seed (default 0)")
+    add("--kyren-concurrency", dest="kyren_concurrency", type=int, metavar="N",
+        help="requests in flight at once (default 4; 1 for a target that forbids parallel calls)")
+    add("--kyren-contract", dest="kyren_contract", metavar="FILE", help="method contract (default: Close Session)")
+    add("--kyren-profile", dest="kyren_profile", metavar="FILE", help="target profile: code table, extra valid codes, p95")
+    add("--kyren-field", dest="kyren_field", action="append", metavar="NAME=VALUE", help="a contract field's value")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[SETTINGS] = resolve(lambda dest: config.getoption(dest, default=None))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[INTERNAL_ERRORS] = []
+
+
+def _run(config: pytest.Config) -> ConformanceRun:
+    """The session's run, made on first use (so a plain pytest session never pays for it)."""
+    if RUN not in config.stash:
+        config.stash[RUN] = ConformanceRun(config.stash[SETTINGS])
+    return config.stash[RUN]
+
+
+def _active_run(config: pytest.Config) -> ConformanceRun | None:
+    return config.stash.get(RUN, None)
+
+
+def _rule_of(name: str) -> str | None:
+    match = _RULE_IN_NAME.match(name)
+    return match.group(1) if match else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "kyren_case" not in metafunc.fixturenames:
+        return
+    rule_id = _rule_of(metafunc.function.__name__)
+    run = _run(metafunc.config)
+    cases = [c for c in run.cases if rule_id in c.rules]
+    name = metafunc.function.__name__
+    ids = [c.param if name.endswith(c.group) else f"{c.group}-{c.param}" for c in cases]
+    metafunc.parametrize("kyren_case", cases, ids=ids)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = _active_run(config)
+    if run is None:
+        if not any("kyren_check" in getattr(i, "fixturenames", ()) for i in items):
+            return
+        run = _run(config)
+    known = {r.id for r in run.contract.rules}
+    keep, drop = [], []
+    for item in items:
+        rule_id = _rule_of(getattr(item, "originalname", item.name)) if "kyren_check" in getattr(item, "fixturenames", ()) else None
+        if rule_id is not None and (rule_id not in known or rule_id not in REGISTRY):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+    selected = {item.callspec.params["kyren_case"].id for item in keep if hasattr(item, "callspec") and "kyren_case" in item.callspec.params}
+    run_wide = any("kyren_check" in getattr(i, "fixturenames", ()) and not hasattr(i, "callspec") for i in keep)
+    run.selected = None if run_wide or not selected else selected
+    for item in keep:
+        rule_id = _rule_of(getattr(item, "originalname", item.name))
+        if rule_id in run.records:
+            run.records[rule_id].tests.append(item.nodeid)
+
+
+def _write(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+def _send(config: pytest.Config, run: ConformanceRun) -> None:
+    planned = sum(len(c.steps) for c in run.cases if run.selected is None or c.id in run.selected)
+    target = run.settings.target_url or "the embedded reference mock (loopback)"
+    s = run.settings
+    _write(config, f"kyren-conformance {__version__}: {run.contract.title} ({run.contract.path.name}, sha256 {run.contract.sha256[:12]})")
+    _write(config, f"target: {target}; hypothesis seed {s.seed} (repeat with --seed {s.seed}); replay policy {s.replay_policy}; "
+                   f"timeout {s.timeout:g} s; concurrency {s.concurrency}{'; strict' if s.strict else ''}")
+    _write(config, f"sending {planned} requests …")
+    last = [time.monotonic()]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0 and done < total:  # a line every 2 s on a slow target; silence on a fast one
+            last[0] = now
+            _write(config, f"  {done}/{total} requests answered or failed")
+
+    run.send_all(progress)
+    answered = sum(1 for e in run.all_exchanges() if e.response is not None)
+    _write(config, f"sent {run.request_count} requests in {run.send_seconds:.2f} s; {answered} answered")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    # Send everything before the first test, outside output capture, so progress is visible.
+    run = _active_run(session.config)
+    if run is not None and session.items and not session.config.option.collectonly:
+        _send(session.config, run)
+    return (yield)
+
+
+@pytest.fixture(scope="session")
+def kyren_run(pytestconfig: pytest.Config) -> ConformanceRun:
+    """The session's conformance run; override to point the checks at a run of your own."""
+    return _run(pytestconfig)
+
+
+@pytest.fixture
+def kyren_check(kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check:
+    """Judge one rule, on one case or on the whole run; fail (MUST) or warn (SHOULD)."""
+
+    def check(rule_id: str, case: Case | None = None) -> None:
+        kyren_run.send_all()
+        findings = kyren_run.judge(rule_id, case)
+        if not findings:
+            return
+        rule = kyren_run.contract.rule(rule_id)
+        text = failure_text(rule_id, rule.title, findings, kyren_run.secret_env)
+        record = kyren_run.records[rule_id]
+        if rule.level == "MUST" or kyren_run.settings.strict:
+            record.failed += 1
+            raise RuleFailure(rule_id, text, tuple(findings))
+        record.warned += 1
+        warnings.warn(ShouldWarning(text), stacklevel=2)
+
+    return check
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if call.excinfo is not None and "kyren_check" in getattr(item, "fixturenames", ()):
+        if not call.excinfo.errisinstance((RuleFailure, KeyboardInterrupt)) and not call.excinfo.errisinstance(pytest.skip.Exception):
+            # A crash of the suite itself is not a verdict on the target.
+            item.config.stash[INTERNAL_ERRORS].append(f"{item.nodeid}: {call.excinfo.typename}: {call.excinfo.value}")
+        elif call.excinfo.errisinstance(RuleFailure):
+            report.longrepr = str(call.excinfo.value)  # the findings, not a traceback into the plugin
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    run = _active_run(session.config)
+    if run is None:
+        return
+    run.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if session.config.stash.get(INTERNAL_ERRORS, None):
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    run = _active_run(config)
+    if run is None or not run.exchanges:
+        return
+    verdict = current_verdict(config)
+    terminalreporter.section("kyren-conformance")
+    for line in verdict.info_lines():
+        terminalreporter.write_line(line)
+    for error in config.stash.get(INTERNAL_ERRORS, []):
+        terminalreporter.write_line(f"INTERNAL ERROR (exit 3, not a verdict on the target): {error}", red=True)
+    terminalreporter.write_line(verdict.headline, bold=True, red=verdict.must_failures > 0, green=verdict.must_failures == 0)
+
+
+def current_verdict(config: pytest.Config) -> Verdict:
+    run = _run(config)
+    return verdict_of(run, interrupted=run.interrupted)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = _active_run(config)
+    if run is not None:
+        run.close()

@@ -1,0 +1,72 @@
+"""Hypothesis strategies for the invalid values the suite sends.
+
+They know JSON types and text, not any method's fields: `cases.py` applies them to a contract.
+We use hypothesis' own strategies rather than hypothesis-jsonschema: the valid request is fixed by
+the configured credentials, and each invalid case changes one field in a way a schema cannot express
+("the same value, re-encoded"; "the token, one character shorter").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import strategies as st
+
+LONG_VALUE_BYTES = 8192
+
+_scalars = st.one_of(st.integers(-(2**31), 2**31), st.text(max_size=8), st.booleans(), st.none())
+
+
+def other_json_types() -> dict[str, st.SearchStrategy[Any]]:
+    """One strategy per JSON type that is not a string."""
+    return {
+        "number": st.one_of(st.integers(min_value=-(2**53), max_value=2**53), st.floats(allow_nan=False, allow_infinity=False)),
+        "boolean": st.booleans(),
+        "null": st.none(),
+        "array": st.lists(_scalars, min_size=1, max_size=3),
+        "object": st.dictionaries(st.text(min_size=1, max_size=8), _scalars, min_size=1, max_size=3),
+    }
+
+
+def wrong_text(real: str) -> st.SearchStrategy[str]:
+    """Any non-empty text that is not the real value."""
+    return st.text(min_size=1, max_size=40).filter(lambda s: s != real and s.strip() != "")
+
+
+def non_ascii_text() -> st.SearchStrategy[str]:
+    # Lone surrogates (Cs) cannot be encoded as UTF-8, so a real client could not send them.
+    return st.text(st.characters(min_codepoint=0x80, exclude_categories=("Cs",)), min_size=3, max_size=24)
+
+
+def control_text() -> st.SearchStrategy[str]:
+    return st.text(st.characters(max_codepoint=0x1F) | st.just("\x7f"), min_size=2, max_size=12).map(lambda s: "\x00" + s)
+
+
+def long_text(size: int = LONG_VALUE_BYTES) -> st.SearchStrategy[str]:
+    """Several KB of text; a short drawn seed is repeated, since hypothesis caps how much it draws."""
+    return st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=8, max_size=32).map(
+        lambda seed: (seed * (size // len(seed) + 1))[:size]
+    )
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def not_json_bytes() -> st.SearchStrategy[bytes]:
+    """Bodies no JSON parser accepts: random bytes, or text that looks almost like JSON."""
+    return st.one_of(
+        st.binary(min_size=2, max_size=64),
+        st.text(st.sampled_from('{}[]":,abc01 '), min_size=2, max_size=32).map(str.encode),
+    ).filter(lambda b: not _is_json(b))
+
+
+def extra_fields(known: frozenset[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Unknown fields to add to an otherwise valid request."""
+    names = st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7A), min_size=3, max_size=12)
+    return st.dictionaries(names.filter(lambda n: n not in known), _scalars, min_size=1, max_size=3)
