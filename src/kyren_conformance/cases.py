@@ -133,15 +133,14 @@ def _wrong_credentials(b: _Builder) -> list[Case]:
 
 
 def _malformed_bodies(b: _Builder) -> list[Case]:
-    payload = b.valid_payload()
-    text = json.dumps(payload).encode()
-    form = "&".join(f"{k}={v}" for k, v in payload.items()).encode()
+    # every request gets its own fresh uuid, even a malformed one: a target may remember it
+    form = "&".join(f"{k}={v}" for k, v in b.valid_payload().items()).encode()
     raw: dict[str, OutgoingRequest] = {
         "not_json": b.raw_request(b.draw(strategies.not_json_bytes()), "a body that is not JSON"),
-        "truncated_json": b.raw_request(text[:-1], "valid JSON cut by one byte"),
+        "truncated_json": b.raw_request(json.dumps(b.valid_payload()).encode()[:-1], "valid JSON cut by one byte"),
         "empty_body": b.raw_request(b"", "an empty body"),
-        "json_array": b.json_request([payload], "the valid object inside an array"),
-        "json_string": b.json_request(json.dumps(payload), "the valid object as a JSON string"),
+        "json_array": b.json_request([b.valid_payload()], "the valid object inside an array"),
+        "json_string": b.json_request(json.dumps(b.valid_payload()), "the valid object as a JSON string"),
         "json_number": b.json_request(0, "the JSON number 0"),
         "json_null": b.json_request(None, "the JSON null"),
         "no_content_type": b.json_request(b.valid_payload(), "valid JSON, no Content-Type", content_type=None),

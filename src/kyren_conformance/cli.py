@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
+
+from kyren_conformance.policy import REPLAY_POLICIES
 
 USAGE_ERROR = 4
 INTERNAL_ERROR = 3
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--user-id", metavar="ID", help="a test user id (else KYREN_USER_ID)")
     p.add_argument("--game-id", metavar="ID", help="a game id (else KYREN_GAME_ID)")
     p.add_argument("--token-file", metavar="PATH", help="file holding the token (else KYREN_TOKEN); never a command-line value")
-    p.add_argument("--uuid-replay", choices=("either", "idempotent", "reject"), default=None,
+    p.add_argument("--uuid-replay", choices=REPLAY_POLICIES, default=None,
                    help="what a repeated uuid must get (default: either)")
     p.add_argument("--timeout", type=float, metavar="S", help="deadline for each whole response in seconds (default 10)")
     p.add_argument("--ca-bundle", metavar="PEM", help="a private CA certificate to trust as well")
@@ -107,13 +108,10 @@ def run_suite(argv: list[str]) -> int:
     if extras:
         _refuse_secrets_on_command_line(extras)
 
-    import hypothesis.configuration
     import pytest
 
     from kyren_conformance.resources import data_dir
 
-    # Keep hypothesis' cache out of the user's current directory.
-    hypothesis.configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "kyren-conformance-hypothesis")
     Path(ns.report).parent.mkdir(parents=True, exist_ok=True)
     catcher = _VerdictCatcher()
     code = int(pytest.main(pytest_args(ns, data_dir("conformance")), plugins=[catcher]))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kyren_conformance.contract import Level
-from kyren_conformance.exchange import Exchange
+if TYPE_CHECKING:  # keeps this module light: the pytest plugin imports it at start-up
+    from kyren_conformance.contract import Level
+    from kyren_conformance.exchange import Exchange
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,9 @@ from jsonschema.exceptions import best_match
 from kyren_conformance.contract import Contract
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
+from kyren_conformance.policy import ReplayPolicy
 from kyren_conformance.profile import Profile
 
-ReplayPolicy = Literal["either", "idempotent", "reject"]
-REPLAY_POLICIES: tuple[ReplayPolicy, ...] = ("either", "idempotent", "reject")
 
 
 @dataclass(frozen=True)

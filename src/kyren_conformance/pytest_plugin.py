@@ -7,29 +7,32 @@ inert until a test asks for `kyren_check`.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import warnings
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kyren_conformance import __version__
-from kyren_conformance.cases import Case
-from kyren_conformance.conformance_run import ConformanceRun
-from kyren_conformance.evidence import failure_text
 from kyren_conformance.findings import RuleFailure, ShouldWarning
-from kyren_conformance.judgements import REGISTRY, REPLAY_POLICIES
-from kyren_conformance.settings import ConfigError, RunSettings, resolve
-from kyren_conformance.verdict import Verdict, verdict_of
+from kyren_conformance.policy import REPLAY_POLICIES
 
-__all__ = ["Case", "Check"]
+# The engine (hypothesis, requests, jsonschema) is imported on first use: this module is loaded in
+# every pytest session of the environment and must not slow the ones that never run a check.
+if TYPE_CHECKING:
+    from kyren_conformance.cases import Case
+    from kyren_conformance.conformance_run import ConformanceRun
+    from kyren_conformance.settings import RunSettings
+    from kyren_conformance.verdict import Verdict
+
+__all__ = ["Check"]
 
 Check = Callable[..., None]
 
-SETTINGS = pytest.StashKey[RunSettings]()
-RUN = pytest.StashKey[ConformanceRun]()
+SETTINGS = pytest.StashKey["RunSettings"]()
+RUN = pytest.StashKey["ConformanceRun"]()
 INTERNAL_ERRORS = pytest.StashKey[list[str]]()
 
 _RULE_IN_NAME = re.compile(r"^test_([MS][0-9]+)_")
@@ -59,17 +62,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--kyren-field", dest="kyren_field", action="append", metavar="NAME=VALUE", help="a contract field's value")
 
 
-def pytest_configure(config: pytest.Config) -> None:
+_OUR_DESTS = ("target_url", "secure_login", "user_id", "game_id", "token_file", "uuid_replay", "kyren_timeout",
+              "ca_bundle", "kyren_json_report", "kyren_strict", "kyren_seed", "kyren_concurrency", "kyren_contract",
+              "kyren_profile", "kyren_field")
+
+
+def _resolve(config: pytest.Config) -> RunSettings:
+    from kyren_conformance.settings import ConfigError, resolve
+
     try:
-        config.stash[SETTINGS] = resolve(lambda dest: config.getoption(dest, default=None))
+        return resolve(lambda dest: config.getoption(dest, default=None))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
     config.stash[INTERNAL_ERRORS] = []
+    # A configuration error must stop the run before anything is sent (exit 4); with no option of
+    # ours and no target in the environment there is nothing to get wrong, so that waits for first use.
+    if any(config.getoption(d, default=None) for d in _OUR_DESTS) or os.environ.get("KYREN_TARGET_URL"):
+        config.stash[SETTINGS] = _resolve(config)
 
 
 def _run(config: pytest.Config) -> ConformanceRun:
     """The session's run, made on first use (so a plain pytest session never pays for it)."""
     if RUN not in config.stash:
+        from kyren_conformance.conformance_run import ConformanceRun
+
+        if SETTINGS not in config.stash:
+            config.stash[SETTINGS] = _resolve(config)
         config.stash[RUN] = ConformanceRun(config.stash[SETTINGS])
     return config.stash[RUN]
 
@@ -100,6 +121,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not any("kyren_check" in getattr(i, "fixturenames", ()) for i in items):
             return
         run = _run(config)
+    from kyren_conformance.judgements import REGISTRY
+
     known = {r.id for r in run.contract.rules}
     keep, drop = [], []
     for item in items:
@@ -127,6 +150,8 @@ def _write(config: pytest.Config, line: str) -> None:
 
 
 def _send(config: pytest.Config, run: ConformanceRun) -> None:
+    from kyren_conformance import __version__
+
     planned = sum(len(c.steps) for c in run.cases if run.selected is None or c.id in run.selected)
     target = run.settings.target_url or "the embedded reference mock (loopback)"
     s = run.settings
@@ -166,6 +191,8 @@ def kyren_run(pytestconfig: pytest.Config) -> ConformanceRun:
 def kyren_check(kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check:
     """Judge one rule, on one case or on the whole run; fail (MUST) or warn (SHOULD)."""
 
+    from kyren_conformance.evidence import failure_text
+
     def check(rule_id: str, case: Case | None = None) -> None:
         kyren_run.send_all()
         findings = kyren_run.judge(rule_id, case)
@@ -202,6 +229,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if session.config.stash.get(INTERNAL_ERRORS, None):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+    path = run.settings.json_report
+    if path is not None:
+        from kyren_conformance.results import results_of, write_json
+
+        write_json(path, results_of(run, current_verdict(session.config), complete=not run.interrupted))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -218,6 +250,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def current_verdict(config: pytest.Config) -> Verdict:
+    from kyren_conformance.verdict import verdict_of
+
     run = _run(config)
     return verdict_of(run, interrupted=run.interrupted)
 

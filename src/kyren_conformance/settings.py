@@ -14,7 +14,7 @@ from typing import Any
 
 from kyren_conformance.client import check_target_url
 from kyren_conformance.contract import Contract, ContractError, Field, load_contract
-from kyren_conformance.judgements import REPLAY_POLICIES, ReplayPolicy
+from kyren_conformance.policy import REPLAY_POLICIES, ReplayPolicy
 from kyren_conformance.profile import Profile, load_profile
 from kyren_conformance.resources import default_contract_path
 

@@ -5,7 +5,8 @@ test asks the plugin to judge its rule. The target, credentials and policy are o
 `pytest tests/conformance --target-url URL` or `kyren-conformance --target-url URL`.
 """
 
-from kyren_conformance.pytest_plugin import Check, Case
+from kyren_conformance.cases import Case
+from kyren_conformance.pytest_plugin import Check
 
 
 # --- a case each -------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""The run as data: verdict, identity, per-rule outcomes, findings and INFO facts.
+
+One dictionary feeds the JSON results file (schemas/results.schema.json) and the HTML report.
+Everything in it comes from redacted exchanges; the secret fields' values are never included.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kyren_conformance import __version__
+from kyren_conformance.evidence import curl_command
+from kyren_conformance.exchange import Exchange
+from kyren_conformance.findings import Finding
+from kyren_conformance.verdict import Verdict
+
+if TYPE_CHECKING:
+    from kyren_conformance.conformance_run import ConformanceRun
+
+BODY_KEPT = 4096  # bytes of each body kept in the results
+
+
+def _text(data: bytes) -> str:
+    text = data[:BODY_KEPT].decode("utf-8", "backslashreplace")
+    return text + (f"… ({len(data)} bytes)" if len(data) > BODY_KEPT else "")
+
+
+def exchange_data(e: Exchange, secret_env: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "case": e.case_id,
+        "label": e.label,
+        "request": {"method": e.method, "url": e.url, "headers": [list(h) for h in e.request_headers], "body": _text(e.request_body)},
+        "elapsed_ms": round(e.elapsed * 1000, 2),
+        "failure": e.failure,
+        "response": None,
+        "curl": None if e.not_sent else curl_command(e, secret_env),
+    }
+    if e.response is not None:
+        r = e.response
+        out["response"] = {"status": r.status, "headers": [list(h) for h in r.headers], "body": _text(r.body), "truncated": r.truncated}
+    return out
+
+
+def _finding(f: Finding, secret_env: str) -> dict[str, Any]:
+    return {
+        "rule": f.rule_id,
+        "level": f.level,
+        "case": f.case_id,
+        "received": f.received,
+        "documented": f.documented,
+        "evidence": exchange_data(f.exchange, secret_env) if f.exchange else None,
+    }
+
+
+def _outcome(failed: int, warned: int, tests: int) -> str:
+    return "not run" if not tests else "failed" if failed else "warned" if warned else "passed"
+
+
+def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict[str, Any]:
+    contract = run.contract
+    public_values = {f.name: run.values[f.name] for f in contract.fields if f.name in run.values and not f.secret}
+    rules = []
+    for rule in contract.rules:
+        record = run.records[rule.id]
+        rules.append({
+            "id": rule.id, "level": rule.level, "title": rule.title, "source": rule.source,
+            "tests": record.tests, "requests": record.requests,
+            "outcome": _outcome(record.failed, record.warned, len(record.tests)),
+            "findings": len(record.findings),
+        })
+    return {
+        "suite": {"name": "kyren-conformance", "version": __version__},
+        "verdict": {
+            "label": verdict.label, "must_failures": verdict.must_failures,
+            "should_warnings": verdict.should_warnings, "complete": complete,
+        },
+        "identity": {
+            "target_url": run.target_url, "embedded_mock": run.settings.target_url is None,
+            "method": contract.method, "fields": public_values,
+            "replay_policy": run.settings.replay_policy, "strict": run.settings.strict,
+            "seed": run.settings.seed, "timeout_s": run.settings.timeout, "concurrency": run.settings.concurrency,
+            "contract": {"file": str(contract.path), "sha256": contract.sha256},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started_at)),
+            "duration_s": round(time.time() - run.started_at, 3), "requests": verdict.requests,
+        },
+        "rules": rules,
+        "findings": [_finding(f, run.secret_env) for r in contract.rules for f in run.records[r.id].findings],
+        "info": {
+            "code_forms": verdict.code_forms, "statuses": verdict.statuses, "codes": verdict.codes,
+            "media_types": verdict.media_types, "latency_ms": {k: round(v, 2) for k, v in verdict.latency_ms.items()},
+            "unreachable": verdict.unreachable,
+        },
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a file

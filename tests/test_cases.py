@@ -1,0 +1,72 @@
+"""The plan: every case the issue lists, drawn deterministically from the seed, uuids always fresh."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from kyren_conformance.cases import build_cases, near_misses
+from kyren_conformance.contract import load_contract
+from kyren_conformance.resources import default_contract_path
+
+CONTRACT = load_contract(default_contract_path())
+VALUES = {"secureLogin": "partner-1", "userId": "12345", "gameId": "g1", "token": "Secret-Token"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def _bodies(seed: int) -> list[bytes]:
+    return [UUID.sub("U", s.body.decode("utf-8", "replace")).encode() for c in build_cases(CONTRACT, VALUES, seed) for s in c.steps]
+
+
+def test_same_seed_same_requests_other_seed_other_values() -> None:
+    assert _bodies(7) == _bodies(7)
+    assert _bodies(7) != _bodies(8)
+
+
+def test_uuids_are_fresh_for_every_request_but_a_replay() -> None:
+    cases = build_cases(CONTRACT, VALUES, 0)
+    seen = [UUID.findall(s.body.decode("utf-8", "replace")) for c in cases if c.group != "uuid_replay" for s in c.steps]
+    flat = [u for found in seen for u in found]
+    assert len(flat) == len(set(flat)) > 50
+    for replay in (c for c in cases if c.group == "uuid_replay"):
+        first, again = replay.steps
+        assert first.body == again.body
+
+
+def test_the_cases_the_issue_lists() -> None:
+    ids = {c.id for c in build_cases(CONTRACT, VALUES, 0)}
+    for field in ("secureLogin", "userId", "token", "uuid"):
+        assert f"missing_field[{field}]" in ids
+        assert f"empty_string[{field}]" in ids
+    for field in ("secureLogin", "userId", "token", "uuid", "gameId"):
+        for kind in ("number", "boolean", "null", "array", "object"):
+            assert f"wrong_type[{field}-{kind}]" in ids
+        assert f"malformed_input[{field}-long]" in ids
+    assert "wrong_type[userId-as_number]" in ids  # a numeric user id re-encoded as a number
+    assert {"valid_request[required_fields_only]", "valid_request[with_gameId]"} <= ids
+    assert {f"wrong_credential[{f}-random]" for f in ("secureLogin", "token")} <= ids
+    for name in ("not_json", "json_array", "json_null", "no_content_type", "text_plain", "unknown_fields", "empty_body"):
+        assert f"malformed_input[{name}]" in ids
+
+
+def test_valid_requests_match_the_request_schema_and_invalid_ones_do_not() -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(CONTRACT.request_schema)
+    for case in build_cases(CONTRACT, VALUES, 0):
+        for step in case.steps:
+            if step.payload is None or case.group not in ("valid_request", "missing_field", "wrong_type"):
+                continue
+            assert validator.is_valid(step.payload) is (case.group == "valid_request"), case.id
+
+
+def test_long_values_are_several_kilobytes_and_without_game_id_no_with_case() -> None:
+    cases = build_cases(CONTRACT, {k: v for k, v in VALUES.items() if k != "gameId"}, 0)
+    long_user = next(c for c in cases if c.id == "malformed_input[userId-long]")
+    assert len(json.loads(long_user.steps[0].body)["userId"]) >= 4096
+    assert [c.id for c in cases if c.group == "valid_request"] == ["valid_request[required_fields_only]"]
+
+
+def test_near_misses_differ_from_the_real_value() -> None:
+    assert near_misses("Ab1") == {"one_char_shorter": "Ab", "one_char_longer": "Ab11", "case_swapped": "aB1"}
+    assert "case_swapped" not in near_misses("123")

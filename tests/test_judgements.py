@@ -1,0 +1,141 @@
+"""Each judgement on hand-made exchanges: it passes what the document allows and catches what it forbids."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kyren_conformance.contract import load_contract
+from kyren_conformance.exchange import Exchange, Response
+from kyren_conformance.judgements import REGISTRY, JudgeContext, percentile
+from kyren_conformance.profile import Profile
+from kyren_conformance.resources import default_contract_path
+
+CONTRACT = load_contract(default_contract_path())
+
+
+def ctx(**kwargs) -> JudgeContext:
+    profile = kwargs.pop("profile", None)
+    return JudgeContext.for_contract(CONTRACT, profile, **kwargs)
+
+
+def ex(status: int = 200, body: object = None, *, raw: bytes | None = None, media: str = "application/json",
+       elapsed: float = 0.01, defect: str = "", echoed: bool = False, failure: str | None = None) -> Exchange:
+    data = raw if raw is not None else json.dumps(body).encode()
+    response = None if failure else Response(status, "", (("Content-Type", media),) if media else (), data, False)
+    return Exchange("POST", "http://t/v1/CloseSession", (), b"{}", "case", 0.0, elapsed, response,
+                    failure=failure, defect=defect, secret_echoed=echoed)
+
+
+def judge(rule: str, exchanges: list[Exchange], context: JudgeContext | None = None) -> list:
+    return REGISTRY[rule].judge(exchanges, context or ctx())
+
+
+@pytest.mark.parametrize("body", [{"error": 0, "description": "Success"}, {"error": "0"}, {"error": 0, "x": 1}])
+def test_M1_accepts_success_readings(body) -> None:
+    assert judge("M1", [ex(200, body)]) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "why"),
+    [(200, {"error": 1}, "error=1"), (201, {"error": True}, "error"), (400, {"error": 0}, "2xx"),
+     (200, {"description": "Success"}, "required"), (200, None, "schema")],
+)
+def test_M1_catches_failed_success(status, body, why) -> None:
+    findings = judge("M1", [ex(status, body)])
+    assert len(findings) == 1 and why in findings[0].received + findings[0].documented
+
+
+def test_M1_profile_may_allow_a_no_session_code() -> None:
+    assert judge("M1", [ex(200, {"error": 104})], ctx(profile=Profile(valid_request_codes=frozenset({104})))) == []
+
+
+def test_M1_no_answer_is_a_finding() -> None:
+    assert judge("M1", [ex(failure="connection refused")])[0].rule_id == "M1"
+
+
+@pytest.mark.parametrize("rule", ["M3", "M4", "M5", "S1"])
+@pytest.mark.parametrize(("status", "body", "refused"), [
+    (200, {"error": 2}, True), (200, {"error": "7"}, True), (400, {"error": 3}, True), (400, None, True),
+    (200, {"error": 0}, False), (500, {"error": 2}, False), (200, {"status": "bad"}, False),
+])
+def test_refusal_rules(rule, status, body, refused) -> None:
+    body_bytes = b"" if body is None else json.dumps(body).encode()
+    assert (judge(rule, [ex(status, raw=body_bytes)]) == []) is refused
+
+
+@pytest.mark.parametrize(("status", "raw", "media", "ok"), [
+    (200, b'{"error": 1}', "application/json", True), (415, b'{"error": 1}', "application/json", True),
+    (500, b'{"error": 1}', "application/json", False), (400, b"<html>bad</html>", "text/html", False),
+    (400, b"", "", False),
+])
+def test_M6_no_5xx_and_json(status, raw, media, ok) -> None:
+    assert (judge("M6", [ex(status, raw=raw, media=media)]) == []) is ok
+
+
+@pytest.mark.parametrize(("policy", "first", "again", "ok"), [
+    ("either", 0, 0, True), ("either", 0, 9, True), ("either", 4, 4, True), ("either", 4, 0, False),
+    ("idempotent", 0, 0, True), ("idempotent", 0, 9, False),
+    ("reject", 0, 9, True), ("reject", 0, 0, False),
+])
+def test_M7_replay_policies(policy, first, again, ok) -> None:
+    exchanges = [ex(200, {"error": first}), ex(200, {"error": again})]
+    assert (judge("M7", exchanges, ctx(replay_policy=policy)) == []) is ok
+
+
+def test_M7_repeat_crash_fails_under_every_policy() -> None:
+    for policy in ("either", "idempotent", "reject"):
+        assert judge("M7", [ex(200, {"error": 0}), ex(500, raw=b"oops", media="text/plain")], ctx(replay_policy=policy))
+
+
+def test_M2_catches_non_json_redirect_and_bad_types_but_not_failures() -> None:
+    exchanges = [ex(200, {"error": 0}), ex(200, raw=b"<html>", media="text/html"), ex(302, raw=b""),
+                 ex(200, {"error": 1.5}), ex(failure="timed out")]
+    assert [f.exchange for f in judge("M2", exchanges)] == exchanges[1:4]
+
+
+def test_M8_non_2xx_with_success_code() -> None:
+    assert judge("M8", [ex(400, {"error": 0})]) and not judge("M8", [ex(400, {"error": 2}), ex(200, {"error": 0})])
+
+
+def test_M9_failures_and_unsent() -> None:
+    unsent = Exchange("POST", "u", (), b"", "x", 0, 0, None, failure="not sent, target unreachable", not_sent=True)
+    findings = judge("M9", [ex(failure="no complete answer within 1 s"), unsent, ex(200, {"error": 0})])
+    assert len(findings) == 2 and "1 requests not sent" in findings[1].received
+
+
+def test_S2_same_defect_different_codes() -> None:
+    same = [ex(200, {"error": 3}, defect="type:userId"), ex(200, {"error": 3}, defect="type:userId")]
+    assert judge("S2", same) == []
+    assert judge("S2", [*same, ex(200, {"error": 5}, defect="type:userId")])
+
+
+def test_S3_S4_S6_S8() -> None:
+    assert judge("S3", [ex(200, {"error": 2})]) and not judge("S3", [ex(200, {"error": 2, "description": "missing"})])
+    assert judge("S4", [ex(200, {"error": 0}, echoed=True)]) and not judge("S4", [ex(200, {"error": 0})])
+    assert judge("S6", [ex(200, {"error": 0}), ex(200, {"error": "2"})]) and not judge("S6", [ex(200, {"error": "0"})])
+    assert judge("S8", [ex(200, {"error": 0}, media="text/plain")])
+    assert not judge("S8", [ex(200, {"error": 0}, media="application/problem+json")])
+
+
+def test_S5_latency_objective_and_S7_code_table() -> None:
+    slow = [ex(200, {"error": 0}, elapsed=e) for e in (0.1, 0.2, 3.0)]
+    assert judge("S5", slow, ctx(profile=Profile(p95_ms=1000)))
+    assert not judge("S5", slow, ctx(profile=Profile(p95_ms=5000)))
+    table = ctx(profile=Profile(code_table={0: "Success", 2: "Missing"}))
+    assert judge("S7", [ex(200, {"error": 9})], table) and not judge("S7", [ex(200, {"error": 2})], table)
+    assert not judge("S7", [ex(200, {"error": 9})])  # no table declared: nothing to check
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 95) == 0.0
+    assert percentile([1, 2, 3, 4], 50) == 2
+    assert percentile(list(range(1, 101)), 95) == 95
+
+
+def test_registry_refuses_a_second_judgement_for_a_rule() -> None:
+    from kyren_conformance.judgements import judgement
+
+    with pytest.raises(ValueError, match="already has a judgement"):
+        judgement("M1", "case")(lambda exchanges, context: [])
