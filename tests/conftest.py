@@ -1,64 +1,9 @@
-"""Shared helpers: run the real CLI, in a subprocess, against a target on loopback."""
-
-from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+"""Fixtures shared by the project's tests."""
 
 import pytest
 
 from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.resources import default_contract_path
-
-
-@dataclass
-class CliRun:
-    code: int
-    output: str  # stdout + stderr
-    seconds: float
-    report_dir: Path
-
-    @property
-    def results(self) -> dict[str, Any]:
-        return json.loads((self.report_dir / "results.json").read_text())
-
-    def outcomes(self) -> dict[str, str]:
-        return {r["id"]: r["outcome"] for r in self.results["rules"]}
-
-    def artefacts(self) -> dict[str, str]:
-        files = {p.name: p.read_text(errors="replace") for p in self.report_dir.iterdir() if p.is_file()}
-        return {**files, "terminal": self.output}
-
-
-def run_cli(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = None, timeout: float = 120) -> CliRun:
-    report_dir = tmp_path / "reports"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KYREN_")}
-    full_env.update(env or {})
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "kyren_conformance.cli", "--report", str(report_dir / "report.html"), *args],
-        capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=timeout,
-    )
-    return CliRun(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started, report_dir)
-
-
-def target_args(url: str, credentials: dict[str, str], contract: Contract) -> tuple[list[str], dict[str, str]]:
-    """Command-line options and environment that point the suite at a target with these credentials."""
-    args, env = ["--target-url", url], {}
-    for f in contract.fields:
-        if f.name not in credentials:
-            continue
-        if f.secret and f.env:
-            env[f.env] = credentials[f.name]
-        else:
-            args += ["--field", f"{f.name}={credentials[f.name]}"]
-    return args, env
 
 
 @pytest.fixture(scope="session")

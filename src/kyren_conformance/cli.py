@@ -6,6 +6,7 @@ Exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 u
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -66,7 +67,8 @@ def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
             "--html", str(report), "--self-contained-html",
             "--junitxml", ns.junitxml or str(report.with_name("junit.xml")),
             "--kyren-json-report", ns.json_report or str(report.with_name("results.json")),
-            "--tb=short", "-p", "no:cacheprovider"]
+            "--tb=short", "-p", "no:cacheprovider",
+            "-p", "kyren_conformance.pytest_plugin", "-p", "pytest_metadata.plugin", "-p", "pytest_html.plugin"]
     for dest, flag in _PASS_THROUGH.items():
         value = getattr(ns, dest)
         if value is not None:
@@ -113,6 +115,9 @@ def run_suite(argv: list[str]) -> int:
     from kyren_conformance.resources import data_dir
 
     Path(ns.report).parent.mkdir(parents=True, exist_ok=True)
+    # Only the plugins the suite needs: faster start-up, and no plugin of the user's environment
+    # (random ordering, timeouts, ...) changes what a conformance run does.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     catcher = _VerdictCatcher()
     code = int(pytest.main(pytest_args(ns, data_dir("conformance")), plugins=[catcher]))
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:

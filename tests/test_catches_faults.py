@@ -1,0 +1,49 @@
+"""The suite's power, measured on the mock's catalogue: every fault caught by its rule, every dialect passed.
+
+Each case runs the real CLI in a subprocess against a real loopback server, as a user would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kyren_conformance.contract import Contract
+from kyren_conformance.mock import DIALECTS, FAULTS, MockServer
+from support import CliRun, run_cli, target_args
+
+TIMEOUT = 1.0  # the suite's deadline in these runs; timing faults wait twice as long
+FAULT_DELAY = 2.0
+
+
+def _run_against(contract: Contract, tmp_path: Path, *, fault: str | None = None, dialect: str | None = None,
+                 extra: tuple[str, ...] = ()) -> CliRun:
+    with MockServer(contract, fault=fault, dialect=dialect, fault_delay=FAULT_DELAY) as server:
+        args, env = target_args(server.url, server.credentials, contract)
+        return run_cli([*args, "--timeout", str(TIMEOUT), *extra], tmp_path, env=env)
+
+
+def test_reference_mock_is_conformant(contract: Contract, tmp_path: Path) -> None:
+    result = _run_against(contract, tmp_path)
+    assert result.code == 0, result.output[-3000:]
+    assert set(result.outcomes().values()) == {"passed"}
+    assert "CONFORMANT: 0 MUST failures, 0 SHOULD warnings" in result.output.splitlines()[-1]
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_fault_is_caught_by_its_rule(contract: Contract, tmp_path: Path, name: str) -> None:
+    fault = FAULTS[name]
+    must = any(r.startswith("M") for r in fault.rules)
+    result = _run_against(contract, tmp_path, fault=name, extra=() if must else ("--strict",))
+    outcomes = result.outcomes()
+    assert result.code == 1, f"{name} survived:\n{result.output[-3000:]}"
+    missed = [r for r in fault.rules if outcomes[r] != "failed"]
+    assert not missed, f"{name}: expected {fault.rules} to fail, got {outcomes}"
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_dialect_is_conformant(contract: Contract, tmp_path: Path, name: str) -> None:
+    extra = ("--uuid-replay", "reject") if name == "replay-rejects" else ()
+    result = _run_against(contract, tmp_path, dialect=name, extra=extra)
+    assert result.code == 0, f"{name} wrongly failed:\n{result.output[-4000:]}"
