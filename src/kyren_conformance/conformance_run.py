@@ -104,7 +104,7 @@ class ConformanceRun:
         runner = Runner(self._client, self.contract.http_method, self.contract.http_path, concurrency=self.settings.concurrency)
         started = time.monotonic()
         try:
-            self.exchanges.update(runner.run(todo, progress))
+            runner.run(todo, progress, into=self.exchanges)
         finally:
             self.send_seconds += time.monotonic() - started
 

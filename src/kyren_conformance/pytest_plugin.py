@@ -34,6 +34,7 @@ Check = Callable[..., None]
 SETTINGS = pytest.StashKey["RunSettings"]()
 RUN = pytest.StashKey["ConformanceRun"]()
 INTERNAL_ERRORS = pytest.StashKey[list[str]]()
+RESULTS = pytest.StashKey[dict[str, Any]]()  # the run as data (results.py), set at session finish
 
 _RULE_IN_NAME = re.compile(r"^test_([MS][0-9]+)_")
 
@@ -78,6 +79,10 @@ def _resolve(config: pytest.Config) -> RunSettings:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[INTERNAL_ERRORS] = []
+    if config.pluginmanager.hasplugin("html"):
+        from kyren_conformance import html_report
+
+        config.pluginmanager.register(html_report, "kyren_conformance.html_report")
     # A configuration error must stop the run before anything is sent (exit 4); with no option of
     # ours and no target in the environment there is nothing to get wrong, so that waits for first use.
     if any(config.getoption(d, default=None) for d in _OUR_DESTS) or os.environ.get("KYREN_TARGET_URL"):
@@ -222,6 +227,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-html writes its report, which reads our results
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = _active_run(session.config)
     if run is None:
@@ -229,11 +235,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if session.config.stash.get(INTERNAL_ERRORS, None):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-    path = run.settings.json_report
-    if path is not None:
-        from kyren_conformance.results import results_of, write_json
+    from kyren_conformance.results import results_of, write_json
 
-        write_json(path, results_of(run, current_verdict(session.config), complete=not run.interrupted))
+    results = results_of(run, current_verdict(session.config), complete=not run.interrupted)
+    session.config.stash[RESULTS] = results
+    if run.settings.json_report is not None:
+        write_json(run.settings.json_report, results)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

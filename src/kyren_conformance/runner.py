@@ -73,9 +73,13 @@ class Runner:
                 break
         return tuple(out)
 
-    def run(self, cases: Sequence[Case], progress: Progress | None = None) -> dict[str, tuple[Exchange, ...]]:
-        """Every case's exchanges, by case id. Steps of one case go in order; cases run in parallel."""
-        results: dict[str, tuple[Exchange, ...]] = {}
+    def run(self, cases: Sequence[Case], progress: Progress | None = None,
+            into: dict[str, tuple[Exchange, ...]] | None = None) -> dict[str, tuple[Exchange, ...]]:
+        """Every case's exchanges, by case id. Steps of one case go in order; cases run in parallel.
+
+        Results land in `into` as each case ends, so an interrupted run keeps what it got.
+        """
+        results: dict[str, tuple[Exchange, ...]] = {} if into is None else into
         total = sum(len(c.steps) for c in cases)
         done = 0
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="kyren-send")
