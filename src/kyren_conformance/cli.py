@@ -26,6 +26,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="kyren-conformance",
+        allow_abbrev=False,  # `--token X` must not silently become `--token-file X`
         description="Check a Kyren API target against its contract. With no target, runs against the embedded "
         "reference mock. Subcommands: `mock` (serve the reference mock).",
         epilog="environment: KYREN_TARGET_URL KYREN_SECURE_LOGIN KYREN_TOKEN KYREN_USER_ID KYREN_GAME_ID. "
@@ -61,13 +62,24 @@ _PASS_THROUGH = {  # our option -> the plugin's pytest option
 }
 
 
+_PATH_OPTIONS = ("report", "junitxml", "json_report", "token_file", "ca_bundle", "contract", "profile")
+
+
+def _absolute_paths(ns: argparse.Namespace) -> None:
+    """pytest runs from the suite's folder (short test names); the user's paths stay relative to theirs."""
+    for dest in _PATH_OPTIONS:
+        value = getattr(ns, dest)
+        if value:
+            setattr(ns, dest, os.path.abspath(value))
+
+
 def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
     report = Path(ns.report)
     args = [str(suite_dir), "-c", str(suite_dir / "pytest.ini"), "--rootdir", str(suite_dir),
             "--html", str(report), "--self-contained-html",
             "--junitxml", ns.junitxml or str(report.with_name("junit.xml")),
             "--kyren-json-report", ns.json_report or str(report.with_name("results.json")),
-            "--tb=short", "-p", "no:cacheprovider",
+            "-p", "no:cacheprovider",
             "-p", "kyren_conformance.pytest_plugin", "-p", "pytest_metadata.plugin", "-p", "pytest_html.plugin"]
     for dest, flag in _PASS_THROUGH.items():
         value = getattr(ns, dest)
@@ -77,7 +89,8 @@ def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
         args += ["--kyren-field", item]
     if ns.strict:
         args.append("--kyren-strict")
-    args.append("-v" if ns.verbose else "-q")
+    # Quiet: a progress line, one line per failed check, the verdict; the evidence is in the report.
+    args += ["-v", "--tb=short"] if ns.verbose else ["-q", "--tb=no", "-rfE"]
     return args
 
 
@@ -114,17 +127,25 @@ def run_suite(argv: list[str]) -> int:
 
     from kyren_conformance.resources import data_dir
 
+    shown_report = ns.report
+    _absolute_paths(ns)
     Path(ns.report).parent.mkdir(parents=True, exist_ok=True)
     # Only the plugins the suite needs: faster start-up, and no plugin of the user's environment
     # (random ordering, timeouts, ...) changes what a conformance run does.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     catcher = _VerdictCatcher()
-    code = int(pytest.main(pytest_args(ns, data_dir("conformance")), plugins=[catcher]))
+    suite_dir = data_dir("conformance")
+    here = os.getcwd()
+    os.chdir(suite_dir)
+    try:
+        code = int(pytest.main(pytest_args(ns, suite_dir), plugins=[catcher]))
+    finally:
+        os.chdir(here)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         sys.stderr.write("kyren-conformance: internal error: no conformance test was collected\n")
         return INTERNAL_ERROR
     if catcher.headline and code in (0, 1, 2):
-        print(f"{catcher.headline} — report: {ns.report}")
+        print(f"{catcher.headline} — report: {shown_report}")
     return code
 
 

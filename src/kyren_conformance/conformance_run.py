@@ -59,6 +59,7 @@ class ConformanceRun:
         self.started_at = time.time()
         self.send_seconds = 0.0
         self.interrupted = False
+        self.unreachable: str | None = None  # why the target counts as unreachable, if it does
         self._mock: object | None = None
         self._client: Client | None = None
 
@@ -107,6 +108,11 @@ class ConformanceRun:
             runner.run(todo, progress, into=self.exchanges)
         finally:
             self.send_seconds += time.monotonic() - started
+            exchanges = self.all_exchanges()
+            if runner.breaker.open:
+                self.unreachable = runner.breaker.why
+            elif exchanges and all(e.response is None for e in exchanges):
+                self.unreachable = f"no request was answered (first: {exchanges[0].failure})"
 
     def all_exchanges(self) -> list[Exchange]:
         return [e for case in self.cases for e in self.exchanges.get(case.id, ())]

@@ -70,8 +70,8 @@ def describe_exchange(exchange: Exchange, secret_env: str = "KYREN_TOKEN") -> st
 
 def failure_text(rule_id: str, title: str, findings: Sequence[Finding], secret_env: str = "KYREN_TOKEN", shown: int = 5) -> str:
     """The message of a failed rule: every finding in one line, the first few with full evidence."""
-    head = f"{rule_id} {title}: {len(findings)} finding{'s' if len(findings) != 1 else ''}"
-    lines = [head]
+    more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
+    lines = [f"{rule_id} {title}: {findings[0].message}{more}"]
     for i, f in enumerate(findings):
         lines.append(f"- [{f.case_id or 'run'}] {f.message}")
         if f.exchange is not None and i < shown:

@@ -175,6 +175,8 @@ def _send(config: pytest.Config, run: ConformanceRun) -> None:
     run.send_all(progress)
     answered = sum(1 for e in run.all_exchanges() if e.response is not None)
     _write(config, f"sent {run.request_count} requests in {run.send_seconds:.2f} s; {answered} answered")
+    if run.unreachable:
+        _write(config, f"target unreachable: {run.unreachable}; the remaining requests were not sent")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -210,7 +212,7 @@ def kyren_check(kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check
             record.failed += 1
             raise RuleFailure(rule_id, text, tuple(findings))
         record.warned += 1
-        warnings.warn(ShouldWarning(text), stacklevel=2)
+        warnings.warn(ShouldWarning(text.splitlines()[0]), stacklevel=2)  # the evidence is in the report
 
     return check
 

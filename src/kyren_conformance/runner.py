@@ -41,8 +41,12 @@ class CircuitBreaker:
                 self._streak = 0
 
     @property
+    def why(self) -> str:
+        return f"{self.threshold} requests in a row failed (last: {self._last_failure})"
+
+    @property
     def reason(self) -> str:
-        return f"target unreachable: {self.threshold} requests in a row failed (last: {self._last_failure})"
+        return f"target unreachable: {self.why}"
 
 
 def _not_sent(method: str, url: str, request: OutgoingRequest, reason: str) -> Exchange:

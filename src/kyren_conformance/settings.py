@@ -55,11 +55,11 @@ def read_secret_file(path: str, what: str) -> str:
     try:
         text = Path(path).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise ConfigError(f"{what} file {path} does not exist") from None
+        raise ConfigError(f"{what} {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{what} file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ConfigError(f"{what} {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     if not text:
-        raise ConfigError(f"{what} file {path} is empty")
+        raise ConfigError(f"{what} {path}: the file is empty")
     return text
 
 

@@ -35,7 +35,8 @@ class Verdict:
         label = f"{self.label} (INCOMPLETE: interrupted)" if self.interrupted else self.label
         counts = f"{self.must_failures} MUST failure{'s' if self.must_failures != 1 else ''}, " \
                  f"{self.should_warnings} SHOULD warning{'s' if self.should_warnings != 1 else ''}"
-        return f"{label}: {counts}, {self.requests} requests"
+        reason = f" (target unreachable: {self.unreachable})" if self.unreachable else ""
+        return f"{label}: {counts}, {self.requests} requests{reason}"
 
     def info_lines(self) -> list[str]:
         lat = ", ".join(f"{k} {v:.1f} ms" for k, v in self.latency_ms.items())
@@ -65,7 +66,6 @@ def verdict_of(run: ConformanceRun, interrupted: bool = False) -> Verdict:
     if elapsed:
         latency = {f"p{p}": percentile(elapsed, p) * 1000 for p in (50, 95, 99)}
         latency["max"] = max(elapsed) * 1000
-    unsent = next((e.failure for e in exchanges if e.not_sent and e.failure and "unreachable" in e.failure), None)
     return Verdict(
         label=label,
         must_failures=must,
@@ -77,5 +77,5 @@ def verdict_of(run: ConformanceRun, interrupted: bool = False) -> Verdict:
         codes=dict(Counter(str(code_of(e, run.ctx)) for e in answered if code_of(e, run.ctx) is not None)),
         media_types=dict(Counter(e.response.media_type or "none" for e in answered if e.response)),
         code_forms=code_forms(exchanges, run.ctx),
-        unreachable=unsent,
+        unreachable=run.unreachable,
     )
