@@ -1,0 +1,11 @@
+"""The reference mock of a Kyren method: a loopback HTTP server, with fault modes and conformant dialects.
+
+It imports the contract loader only, never the suite's engine, so it can stand in for any target.
+"""
+
+from kyren_conformance.mock.behaviour import Variant
+from kyren_conformance.mock.dialects import DIALECTS
+from kyren_conformance.mock.faults import FAULTS
+from kyren_conformance.mock.server import MockServer
+
+__all__ = ["DIALECTS", "FAULTS", "MockServer", "Variant"]

@@ -1,0 +1,90 @@
+"""`kyren-conformance mock ...`: run the reference mock in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Mapping
+
+from kyren_conformance.contract import ContractError, load_contract
+from kyren_conformance.mock.behaviour import Variant
+from kyren_conformance.mock.dialects import DIALECTS
+from kyren_conformance.mock.faults import FAULTS
+from kyren_conformance.mock.server import FAULT_DELAY_ENV, MockServer
+from kyren_conformance.resources import default_contract_path
+
+USAGE_ERROR = 4  # the project's exit code for a usage or configuration error
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kyren-conformance mock", description="Run the reference mock server on loopback until Ctrl-C."
+    )
+    parser.add_argument("--port", type=int, default=0, metavar="N", help="port to listen on (default: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
+    parser.add_argument("--contract", metavar="FILE", help="method contract (default: the shipped Close Session)")
+    parser.add_argument("--fault", metavar="NAME", help="a fault mode to inject (see --list)")
+    parser.add_argument("--dialect", metavar="NAME", help="a conformant dialect to speak (see --list)")
+    delay_help = f"seconds the timing faults wait (default: ${FAULT_DELAY_ENV} or 15)"
+    parser.add_argument("--fault-delay", type=float, metavar="S", help=delay_help)
+    parser.add_argument("--list", action="store_true", help="list the fault modes and dialects, then exit")
+    return parser
+
+
+def _listing(title: str, table: Mapping[str, Variant]) -> list[str]:
+    width = max(len(name) for name in table)
+    lines = [f"{title}:"]
+    for name, variant in sorted(table.items()):
+        rules = f" [{', '.join(variant.rules)}]" if variant.rules else ""
+        lines.append(f"  {name:<{width}}  {variant.description}{rules}")
+    return lines
+
+
+def _fail(message: str) -> int:
+    print(f"kyren-conformance mock: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C (or until `stop` is set, for tests); return the process exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage; map its exit code onto the project's
+        return 0 if exc.code in (0, None) else USAGE_ERROR
+    if args.list:
+        print("\n".join([*_listing("faults (rules they trip)", FAULTS), "", *_listing("dialects", DIALECTS)]))
+        return 0
+    try:
+        contract = load_contract(args.contract or default_contract_path())
+    except ContractError as exc:
+        return _fail(str(exc))
+    try:
+        server = MockServer(
+            contract, host=args.host, port=args.port, fault=args.fault, dialect=args.dialect,
+            fault_delay=args.fault_delay,
+        )  # fmt: skip
+        server.start()
+    except (ValueError, OSError) as exc:
+        return _fail(str(exc))
+    try:
+        _announce(server)
+        (stop or threading.Event()).wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _announce(server: MockServer) -> None:
+    contract = server.contract
+    print(f"Kyren mock ({contract.title}) on {server.url}  ->  {contract.http_method} {server.url}{contract.http_path}")
+    print(f"fault: {server.fault or 'none'}   dialect: {server.dialect or 'none'}")
+    # These are the mock's own throwaway test credentials, so printing them is the point.
+    print("test credentials (this mock only):")
+    for field in contract.fields:
+        if field.name in server.credentials:
+            hint = f"  (${field.env})" if field.env else ""  # the variable the suite reads it from
+            print(f"  {field.name} = {server.credentials[field.name]}{hint}")
+    print("Ctrl-C to stop.", flush=True)

@@ -1,0 +1,305 @@
+"""The mock as a real HTTP/1.1 server on loopback: keep-alive, one thread per connection, quiet."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import secrets
+import socket
+import socketserver
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, cast
+
+from kyren_conformance.contract import Contract
+from kyren_conformance.mock.behaviour import Incoming, Reference, Reply, pick
+from kyren_conformance.mock.dialects import DIALECTS
+from kyren_conformance.mock.faults import FAULTS
+
+BODY_CAP = 1 << 20  # bytes of request body read at most; more gets 413
+DEFAULT_FAULT_DELAY = 15.0  # longer than the suite's default 10 s timeout
+FAULT_DELAY_ENV = "KYREN_MOCK_FAULT_DELAY"
+_DIGITS = re.compile(r"^[0-9]+$")
+
+
+class MockServer:
+    """The reference mock, optionally with one fault and one dialect. Usable as a context manager."""
+
+    def __init__(
+        self,
+        contract: Contract,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: Mapping[str, str] | None = None,
+        fault: str | None = None,
+        dialect: str | None = None,
+        fault_delay: float | None = None,
+    ) -> None:
+        _require_loopback(host)
+        self.contract = contract
+        self.fault = fault
+        self.dialect = dialect
+        self._behaviour = _combine(fault, dialect)
+        self._credentials = _resolve_credentials(contract, credentials)
+        self._host, self._port = host, port
+        self.fault_delay = _fault_delay(fault_delay)
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return dict(self._credentials)
+
+    @property
+    def url(self) -> str:
+        host, port = self._started().server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
+
+    @property
+    def request_count(self) -> int:
+        return 0 if self._httpd is None else self._httpd.request_count
+
+    def start(self) -> MockServer:
+        if self._httpd is not None:
+            raise RuntimeError("the mock server is already started")
+        behaviour = self._behaviour(self.contract, self._credentials, fault_delay=self.fault_delay)
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        self._httpd = _HTTPServer((self._host, self._port), behaviour, family)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="kyren-mock", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        httpd.stopping.set()  # wakes handlers waiting in a delay or a drip
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> MockServer:
+        return self if self._httpd is not None else self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    def _started(self) -> _HTTPServer:
+        if self._httpd is None:
+            raise RuntimeError("the mock server is not started; call start() first")
+        return self._httpd
+
+
+def _combine(fault: str | None, dialect: str | None) -> type[Reference]:
+    chosen = [cls for cls in (pick(FAULTS, "fault", fault), pick(DIALECTS, "dialect", dialect)) if cls is not None]
+    if not chosen:
+        return Reference
+    if len(chosen) == 1:
+        return chosen[0]
+    # The fault comes first in the MRO, so where both change the same step the defect wins.
+    return cast(type[Reference], type(f"{fault}+{dialect}", tuple(chosen), {}))
+
+
+def _resolve_credentials(contract: Contract, given: Mapping[str, str] | None) -> dict[str, str]:
+    wanted = [f for f in contract.fields if f.role != "request_id"]
+    given = dict(given or {})
+    unknown = sorted(set(given) - {f.name for f in wanted})
+    if unknown:
+        raise ValueError(f"credentials: unknown field(s) {unknown}; expected some of: {[f.name for f in wanted]}")
+    resolved = {}
+    for f in wanted:
+        value = given[f.name] if f.name in given else f.mock_value or secrets.token_urlsafe(24)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"credentials: {f.name} must be a non-empty string, got {value!r}")
+        resolved[f.name] = value
+    return resolved
+
+
+def _require_loopback(host: str) -> None:
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"host {host!r}: the mock binds to loopback only (127.0.0.1, ::1 or localhost)")
+
+
+def _fault_delay(value: float | None) -> float:
+    if value is None:
+        raw = os.environ.get(FAULT_DELAY_ENV, str(DEFAULT_FAULT_DELAY))
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{FAULT_DELAY_ENV}={raw!r}: expected a number of seconds") from None
+    if value < 0:
+        raise ValueError(f"fault_delay {value!r}: expected a number of seconds >= 0")
+    return value
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    # The suite opens ~8 connections at once; the default backlog of 5 can drop a SYN and cost a 1 s retransmit.
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], behaviour: Reference, family: socket.AddressFamily) -> None:
+        self.address_family = family
+        self.behaviour = behaviour
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._count = 0
+        self._open: set[socket.socket] = set()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host name (getfqdn), which can stall for seconds without DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return self._count
+
+    def count_request(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End idle keep-alive connections, so that their threads exit with the server."""
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (its timeout ran out) is routine, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would hold the second one
+    timeout = 60  # an idle keep-alive connection is dropped after a minute rather than holding a thread
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a run sends about a hundred requests."""
+
+    def parse_request(self) -> bool:
+        self.server.count_request()
+        return super().parse_request()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_POST
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stock error page is HTML; the mock answers JSON even to HTTP it cannot parse.
+        self._write(self.server.behaviour.transport_error(code, message or "bad request"))
+
+    def _serve(self) -> None:
+        incoming = self._read()
+        try:
+            reply = self.server.behaviour.handle(incoming)
+        except Exception:  # a bug in the mock: report it, and still answer JSON
+            self.server.handle_error(self.request, self.client_address)
+            reply = self.server.behaviour.transport_error(500, "mock internal error")
+        if incoming.framing is not None:  # the body was not consumed, so the connection cannot be reused
+            reply = replace(reply, close=True)
+        self._write(reply)
+
+    def _read(self) -> Incoming:
+        headers = {name.lower(): value for name, value in reversed(self.headers.items())}  # first one wins
+        body, framing = b"", None
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body, framing = self._read_chunked()
+        elif "content-length" in headers:
+            raw = headers["content-length"].strip()
+            if not _DIGITS.match(raw):
+                framing = (400, "invalid Content-Length")
+            elif int(raw) > BODY_CAP:
+                framing = (413, f"body larger than {BODY_CAP} bytes")
+            else:
+                body = self.rfile.read(int(raw))
+        return Incoming(self.command, self.path, headers, body, framing)
+
+    def _read_chunked(self) -> tuple[bytes, tuple[int, str] | None]:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                return b"", (400, "invalid chunked body")
+            if size == 0:
+                break
+            total += size
+            if total > BODY_CAP:
+                return b"", (413, f"body larger than {BODY_CAP} bytes")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):  # trailers
+            pass
+        return b"".join(chunks), None
+
+    def _write(self, reply: Reply) -> None:
+        stopping = self.server.stopping
+        if reply.delay and stopping.wait(reply.delay):
+            self.close_connection = True
+            return
+        if reply.chunked and self.request_version != "HTTP/1.1":  # an HTTP/1.0 client cannot de-chunk
+            reply = replace(reply, chunked=False)
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if reply.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(reply.body)))
+        if reply.close:
+            self.send_header("Connection", "close")  # also makes the handler close after this answer
+        self.end_headers()
+        if self.command == "HEAD" or not reply.body and not reply.chunked:
+            return
+        if reply.chunked:
+            step = 16  # a few small chunks, so that a client's de-chunking is really exercised
+            pieces = [reply.body[i : i + step] for i in range(0, len(reply.body), step)]
+            self.wfile.write(b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n")
+        elif reply.drip:
+            pause = reply.drip / len(reply.body)
+            for i in range(len(reply.body)):
+                self.wfile.write(reply.body[i : i + 1])
+                if stopping.wait(pause):
+                    self.close_connection = True
+                    return
+        else:
+            self.wfile.write(reply.body)
