@@ -221,6 +221,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_POST
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, ...) is routed too and gets 405 + Allow, never a 501 (E4: no 5xx).
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # The stock error page is HTML; the mock answers JSON even to HTTP it cannot parse.
         self._write(self.server.behaviour.transport_error(code, message or "bad request"))
