@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="kyren-conformance",
         allow_abbrev=False,  # `--token X` must not silently become `--token-file X`
         description="Check a Kyren API target against its contract. With no target, runs against the embedded "
-        "reference mock. Subcommands: `mock` (serve the reference mock), `openapi` (export OpenAPI 3.1).",
+        "reference mock. Subcommands: `mock` (serve the reference mock), `openapi` (export OpenAPI 3.1), `mutation` (score the suite on the mock's fault catalogue).",
         epilog="environment: KYREN_TARGET_URL KYREN_SECURE_LOGIN KYREN_TOKEN KYREN_USER_ID KYREN_GAME_ID. "
         "exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 usage or configuration error.",
     )
@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             from kyren_conformance.mock.cli import run_mock
 
             return run_mock(argv[1:])
+        if argv[:1] == ["mutation"]:
+            from kyren_conformance.mutation import run_mutation
+
+            return run_mutation(argv[1:])
         if argv[:1] == ["openapi"]:
             from kyren_conformance.openapi import run_openapi
 

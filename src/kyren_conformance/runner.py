@@ -13,6 +13,9 @@ from kyren_conformance.cases import Case
 from kyren_conformance.exchange import Exchange, OutgoingRequest
 
 BREAKER_THRESHOLD = 5  # consecutive failures (timeouts, refusals) before the run stops sending
+# Once the target has answered, a streak of failures is more likely one slow path than a dead target,
+# so it takes a longer streak to stop the run.
+BREAKER_THRESHOLD_AFTER_ANSWER = 20
 
 Progress = Callable[[int, int], None]  # (requests done, requests planned)
 
@@ -22,27 +25,31 @@ class Sender(Protocol):
 
 
 class CircuitBreaker:
-    """Opens after `threshold` transport failures in a row, so a dead target costs a few deadlines, not all."""
+    """Opens after a streak of transport failures, so a dead target costs a few deadlines, not all of them."""
 
-    def __init__(self, threshold: int = BREAKER_THRESHOLD) -> None:
+    def __init__(self, threshold: int = BREAKER_THRESHOLD, after_answer: int = BREAKER_THRESHOLD_AFTER_ANSWER) -> None:
         self.threshold = threshold
+        self.after_answer = after_answer
         self._lock = threading.Lock()
         self._streak = 0
+        self._answered = False
         self._last_failure = ""
         self.open = False
 
     def record(self, exchange: Exchange) -> None:
         with self._lock:
-            if exchange.response is None and not exchange.not_sent:
+            if exchange.response is not None:
+                self._streak = 0
+                self._answered = True
+            elif not exchange.not_sent:
                 self._streak += 1
                 self._last_failure = exchange.failure or "no answer"
-                self.open = self.open or self._streak >= self.threshold
-            elif exchange.response is not None:
-                self._streak = 0
+                limit = self.after_answer if self._answered else self.threshold
+                self.open = self.open or self._streak >= limit
 
     @property
     def why(self) -> str:
-        return f"{self.threshold} requests in a row failed (last: {self._last_failure})"
+        return f"{self._streak} requests in a row failed (last: {self._last_failure})"
 
     @property
     def reason(self) -> str:

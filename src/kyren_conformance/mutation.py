@@ -1,0 +1,117 @@
+"""`kyren-conformance mutation`: the suite's power, measured on the mock's own catalogue.
+
+Every fault mode must be caught by its expected rule (killed); every conformant dialect must pass.
+Each variant is a real run of the CLI, in its own process, against a fresh mock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from kyren_conformance.contract import Contract, ContractError, load_contract
+from kyren_conformance.mock import DIALECTS, FAULTS, MockServer
+from kyren_conformance.resources import default_contract_path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # "fault" or "dialect"
+    name: str
+    expected: tuple[str, ...]
+    failed: tuple[str, ...]  # rules that failed (or warned, for SHOULD-only faults run with --strict)
+    exit_code: int
+    requests: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        if self.kind == "dialect":
+            return self.exit_code == 0
+        return self.exit_code == 1 and set(self.expected) <= set(self.failed)
+
+    @property
+    def verdict(self) -> str:
+        if self.kind == "dialect":
+            return "passed" if self.ok else "WRONGLY FAILED"
+        return "killed" if self.ok else "SURVIVED"
+
+
+def _args_for(server: MockServer, contract: Contract) -> tuple[list[str], dict[str, str]]:
+    args, env = ["--target-url", server.url], {}
+    for f in contract.fields:
+        if f.name in server.credentials:
+            if f.secret and f.env:
+                env[f.env] = server.credentials[f.name]
+            else:
+                args += ["--field", f"{f.name}={server.credentials[f.name]}"]
+    return args, env
+
+
+def run_variant(contract: Contract, kind: str, name: str, timeout: float, fault_delay: float) -> Outcome:
+    variant = (FAULTS if kind == "fault" else DIALECTS)[name]
+    strict = kind == "fault" and not any(r.startswith("M") for r in variant.rules)
+    extra = ["--strict"] if strict else []
+    if name == "replay-rejects":
+        extra += ["--uuid-replay", "reject"]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kyren-mutation-") as tmp, MockServer(
+        contract, fault=name if kind == "fault" else None, dialect=name if kind == "dialect" else None,
+        fault_delay=fault_delay,
+    ) as server:
+        args, env = _args_for(server, contract)
+        report = Path(tmp) / "report.html"
+        proc = subprocess.run(
+            [sys.executable, "-m", "kyren_conformance.cli", *args, "--contract", str(contract.path),
+             "--timeout", str(timeout), "--report", str(report), *extra],
+            capture_output=True, text=True, env={**os.environ, **env}, timeout=timeout * 200 + 60,
+        )
+        results = json.loads((Path(tmp) / "results.json").read_text()) if (Path(tmp) / "results.json").exists() else {}
+    failed = tuple(r["id"] for r in results.get("rules", []) if r["outcome"] in ("failed", "warned"))
+    requests = results.get("identity", {}).get("requests", 0)
+    return Outcome(kind, name, variant.rules, failed, proc.returncode, requests, time.monotonic() - started)
+
+
+def _table(outcomes: list[Outcome]) -> str:
+    rows = [("kind", "name", "expected", "rules failed", "result", "requests", "seconds")]
+    for o in outcomes:
+        rows.append((o.kind, o.name, ",".join(o.expected) or "-", ",".join(o.failed) or "-", o.verdict,
+                     str(o.requests), f"{o.seconds:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+
+
+def run_mutation(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kyren-conformance mutation", allow_abbrev=False,
+                                     description="Run the suite against every fault mode and dialect of the mock.")
+    parser.add_argument("--contract", default=str(default_contract_path()), metavar="FILE")
+    parser.add_argument("--timeout", type=float, default=1.0, help="the suite's deadline (default 1 s)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="variants run at once")
+    parser.add_argument("--only", action="append", metavar="NAME", help="only these faults or dialects")
+    ns = parser.parse_args(argv)
+    try:
+        contract = load_contract(ns.contract)
+    except ContractError as exc:
+        print(f"kyren-conformance mutation: {exc}", file=sys.stderr)
+        return 4
+    plan = [("fault", n) for n in sorted(FAULTS)] + [("dialect", n) for n in sorted(DIALECTS)]
+    if ns.only:
+        plan = [(k, n) for k, n in plan if n in ns.only]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max(1, ns.jobs)) as pool:
+        outcomes = list(pool.map(lambda kn: run_variant(contract, kn[0], kn[1], ns.timeout, ns.timeout * 2), plan))
+    print(_table(outcomes))
+    faults = [o for o in outcomes if o.kind == "fault"]
+    dialects = [o for o in outcomes if o.kind == "dialect"]
+    print(f"\nfaults killed by their expected rule: {sum(o.ok for o in faults)}/{len(faults)}; "
+          f"dialects passed: {sum(o.ok for o in dialects)}/{len(dialects)}; "
+          f"{time.monotonic() - started:.1f} s")
+    return 0 if all(o.ok for o in outcomes) else 1
