@@ -40,6 +40,7 @@ class RuleRecord:
     findings: list[Finding] = field(default_factory=list)
     failed: int = 0
     warned: int = 0
+    judged: int = 0  # judgements made; 0 for a rule whose tests never ran (an interrupted run)
 
 
 class ConformanceRun:
@@ -62,6 +63,7 @@ class ConformanceRun:
         self.unreachable: str | None = None  # why the target counts as unreachable, if it does
         self._mock: object | None = None
         self._client: Client | None = None
+        self._redactor = Redactor(self.secrets)
 
     def _secrets(self) -> tuple[str, ...]:
         values = [self.values[f.name] for f in self.contract.secret_fields if f.name in self.values]
@@ -101,8 +103,9 @@ class ConformanceRun:
                 ca_bundle=self.settings.ca_bundle,
                 pool_size=self.settings.concurrency,
             )
-            self._client = Client(client_settings, Redactor(self.secrets))
-        runner = Runner(self._client, self.contract.http_method, self.contract.http_path, concurrency=self.settings.concurrency)
+            self._client = Client(client_settings, self._redactor)
+        runner = Runner(self._client, self.contract.http_method, self.contract.http_path,
+                        concurrency=self.settings.concurrency, redact=self._redactor.text)
         started = time.monotonic()
         try:
             runner.run(todo, progress, into=self.exchanges)
@@ -130,6 +133,7 @@ class ConformanceRun:
         record = self.records[rule_id]
         record.requests += sum(1 for e in exchanges if not e.not_sent) if case else 0
         record.findings.extend(findings)
+        record.judged += 1
         return findings
 
     def close(self) -> None:

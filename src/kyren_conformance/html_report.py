@@ -1,1 +1,62 @@
-"""pytest-html hooks: the sign-off report (issue 4). Registered by the plugin when pytest-html is active."""
+"""pytest-html hooks: the sign-off report (issue 4). Registered by the plugin when pytest-html is active.
+
+Our sections go into pytest-html's summary "prefix", which the template renders as static HTML
+before the JavaScript-built results table: the verdict, the run's identity, the traceability table
+and the evidence read the same with scripts blocked. The sections themselves are built, from the
+results dictionary, in `report_sections`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from kyren_conformance import pytest_plugin
+
+if TYPE_CHECKING:
+    from kyren_conformance.conformance_run import ConformanceRun
+    from kyren_conformance.report_sections import ReportContext
+
+
+_REPORT_DATA = pytest.StashKey[Any]()  # pytest-html's ReportData: its title is set once the verdict is known
+
+
+def pytest_html_report_title(report: Any) -> None:
+    report.config.stash[_REPORT_DATA] = report
+
+
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+) -> None:
+    config = session.config
+    results = config.stash.get(pytest_plugin.RESULTS, None)
+    run = config.stash.get(pytest_plugin.RUN, None)
+    if results is None or run is None:
+        return  # not a conformance session: pytest-html's report as it is
+    from kyren_conformance import report_sections as s
+
+    ctx = report_context(run)
+    if _REPORT_DATA in config.stash:
+        config.stash[_REPORT_DATA].title = s.title(results, ctx.contract_title)
+    prefix.extend([
+        s.STYLE, s.banner(results), s.contents(results), s.identity(results, ctx), s.traceability(results, ctx),
+        s.findings(results, run.secret_env), s.info(results, ctx), s.errata(ctx), s.per_test_heading(),
+    ])
+
+
+def report_context(run: ConformanceRun) -> ReportContext:
+    from kyren_conformance.report_sections import ReportContext
+
+    contract = run.contract
+    answered = [e for e in run.all_exchanges() if e.response is not None]
+    judged_on_cases = {rule for case in run.cases for rule in case.rules}
+    return ReportContext(
+        contract_title=contract.title,
+        field_notes={f.name: f.description for f in contract.fields if not f.secret},
+        secret_fields={f.name: f.env or "" for f in contract.secret_fields},
+        errata=[(e.id, e.document, e.decision) for e in contract.errata],
+        run_wide_rules=frozenset(r.id for r in contract.rules if r.id not in judged_on_cases),
+        latencies_ms=[e.elapsed * 1000 for e in answered],
+        unanswered=sum(1 for e in run.all_exchanges() if e.response is None and not e.not_sent),
+    )

@@ -79,7 +79,7 @@ def _resolve(config: pytest.Config) -> RunSettings:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[INTERNAL_ERRORS] = []
-    if config.pluginmanager.hasplugin("html"):
+    if config.getoption("htmlpath", default=None):  # pytest-html writes a report (loaded as "html" or by -p)
         from kyren_conformance import html_report
 
         config.pluginmanager.register(html_report, "kyren_conformance.html_report")

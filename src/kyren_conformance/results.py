@@ -68,7 +68,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
         rules.append({
             "id": rule.id, "level": rule.level, "title": rule.title, "source": rule.source,
             "tests": record.tests, "requests": record.requests,
-            "outcome": _outcome(record.failed, record.warned, len(record.tests)),
+            "outcome": _outcome(record.failed, record.warned, record.judged),
             "findings": len(record.findings),
         })
     return {

@@ -56,13 +56,17 @@ class CircuitBreaker:
         return f"target unreachable: {self.why}"
 
 
-def _not_sent(method: str, url: str, request: OutgoingRequest, reason: str) -> Exchange:
-    return Exchange(method, url, (), b"", request.label, 0.0, 0.0, None, failure=f"not sent, {reason}", not_sent=True)
+def _not_sent(method: str, url: str, request: OutgoingRequest, reason: str, redact: Callable[[str], str]) -> Exchange:
+    # Built here, not by the client, so it goes through the same redaction before it becomes evidence.
+    return Exchange(method, url, (), b"", redact(request.label), 0.0, 0.0, None, failure=redact(f"not sent, {reason}"),
+                    not_sent=True)
 
 
 class Runner:
-    def __init__(self, sender: Sender, method: str, path: str, *, concurrency: int, breaker: CircuitBreaker | None = None) -> None:
+    def __init__(self, sender: Sender, method: str, path: str, *, concurrency: int, breaker: CircuitBreaker | None = None,
+                 redact: Callable[[str], str] = str) -> None:
         self.sender = sender
+        self.redact = redact
         self.method = method
         self.path = path
         self.concurrency = max(1, concurrency)
@@ -73,14 +77,15 @@ class Runner:
         out = []
         for step in case.steps:
             if self.breaker.open:
-                exchange = _not_sent(self.method, self.path, step, self.breaker.reason)
+                exchange = _not_sent(self.method, self.path, step, self.breaker.reason, self.redact)
             else:
                 exchange = self.sender.send(self.method, self.path, step, self.started)
                 self.breaker.record(exchange)
             out.append(dataclasses.replace(exchange, case_id=case.id, defect=case.defect))
             if exchange.response is None and len(case.steps) > 1:
                 # a sequence (a replay) means nothing once a step is lost
-                out.extend(_not_sent(self.method, self.path, s, "an earlier step of this case failed") for s in case.steps[len(out):])
+                rest = case.steps[len(out):]
+                out.extend(_not_sent(self.method, self.path, s, "an earlier step of this case failed", self.redact) for s in rest)
                 break
         return tuple(out)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kyren_conformance.client import check_target_url
+from kyren_conformance.client import _read_extra_ca, check_target_url
 from kyren_conformance.contract import Contract, ContractError, Field, load_contract
 from kyren_conformance.policy import REPLAY_POLICIES, ReplayPolicy
 from kyren_conformance.profile import Profile, load_profile
@@ -20,6 +20,7 @@ from kyren_conformance.resources import default_contract_path
 
 DEFAULT_SEED = 0
 DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 86400.0
 DEFAULT_CONCURRENCY = 4
 TARGET_URL_ENV = "KYREN_TARGET_URL"
 
@@ -124,9 +125,14 @@ def resolve(option: Option, environ: Mapping[str, str] = os.environ) -> RunSetti
         raise ConfigError(f"--uuid-replay {policy!r}: expected one of: {', '.join(REPLAY_POLICIES)}")
     timeout = _positive(option("kyren_timeout"), DEFAULT_TIMEOUT, "--timeout")
     concurrency = int(_positive(option("kyren_concurrency"), DEFAULT_CONCURRENCY, "--concurrency"))
+    if timeout > MAX_TIMEOUT:  # beyond what sockets and the watchdog's clock can represent
+        raise ConfigError(f"--timeout {timeout:g}: at most {MAX_TIMEOUT:g} seconds")
     ca_bundle = option("ca_bundle")
-    if ca_bundle and not os.access(ca_bundle, os.R_OK):
-        raise ConfigError(f"--ca-bundle {ca_bundle}: no such readable file")
+    if ca_bundle:
+        try:  # a directory, a non-PEM or a certificate-less file fails here, not as a crash mid-run
+            _read_extra_ca(ca_bundle)
+        except ValueError as exc:
+            raise ConfigError(f"--ca-bundle: {exc}") from None
     seed = option("kyren_seed")
     json_report = option("kyren_json_report")
     return RunSettings(

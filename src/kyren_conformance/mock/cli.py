@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dialect", metavar="NAME", help="a conformant dialect to speak (see --list)")
     delay_help = f"seconds the timing faults wait (default: ${FAULT_DELAY_ENV} or 15)"
     parser.add_argument("--fault-delay", type=float, metavar="S", help=delay_help)
+    parser.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds added to every answer")
     parser.add_argument("--list", action="store_true", help="list the fault modes and dialects, then exit")
     return parser
 
@@ -63,6 +64,7 @@ def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
         server = MockServer(
             contract, host=args.host, port=args.port, fault=args.fault, dialect=args.dialect,
             fault_delay=args.fault_delay,
+            latency=args.latency,
         )  # fmt: skip
         server.start()
     except (ValueError, OSError) as exc:

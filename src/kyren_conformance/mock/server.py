@@ -41,8 +41,12 @@ class MockServer:
         fault: str | None = None,
         dialect: str | None = None,
         fault_delay: float | None = None,
+        latency: float = 0.0,
     ) -> None:
         _require_loopback(host)
+        if latency < 0:
+            raise ValueError(f"latency {latency!r}: expected seconds >= 0")
+        self.latency = latency  # added to every answer: a staging link for benchmarks
         self.contract = contract
         self.fault = fault
         self.dialect = dialect
@@ -73,6 +77,7 @@ class MockServer:
         behaviour = self._behaviour(self.contract, self._credentials, fault_delay=self.fault_delay)
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._httpd = _HTTPServer((self._host, self._port), behaviour, family)
+        self._httpd.latency = self.latency
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="kyren-mock", daemon=True
         )
@@ -159,6 +164,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.address_family = family
         self.behaviour = behaviour
         self.stopping = threading.Event()
+        self.latency = 0.0
         self._lock = threading.Lock()
         self._count = 0
         self._open: set[socket.socket] = set()
@@ -240,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.server.behaviour.transport_error(500, "mock internal error")
         if incoming.framing is not None:  # the body was not consumed, so the connection cannot be reused
             reply = replace(reply, close=True)
+        if self.server.latency:
+            reply = replace(reply, delay=reply.delay + self.server.latency)
         self._write(reply)
 
     def _read(self) -> Incoming:

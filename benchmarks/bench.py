@@ -1,0 +1,124 @@
+"""Speed of a default run against the reference mock, next to the network floor.
+
+    python benchmarks/bench.py [--repeat 5] [--latency-ms 80] [--concurrency 4]
+
+For each repetition: start the mock, run the default suite (the real CLI, in its own process),
+count the requests the mock received, then send as many valid requests through one keep-alive
+requests.Session (the floor). Also times the interpreter + import start-up of a run on its own.
+Prints every repetition, then min and median, for the local mock and for one with added latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+
+import requests
+
+from kyren_conformance.contract import load_contract
+from kyren_conformance.mock import MockServer
+from kyren_conformance.resources import default_contract_path
+
+CONTRACT = load_contract(default_contract_path())
+IMPORTS = ("import pytest, pytest_html.plugin, pytest_metadata.plugin, hypothesis, requests, jsonschema; "
+           "import kyren_conformance.pytest_plugin, kyren_conformance.conformance_run, kyren_conformance.mock")
+
+
+@dataclass(frozen=True)
+class Sample:
+    requests: int
+    wall: float
+    floor: float
+    startup: float
+
+    @property
+    def overhead_ms(self) -> float:
+        return (self.wall - self.floor - self.startup) / self.requests * 1000
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.floor
+
+
+def _startup() -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", IMPORTS], check=True)
+    return time.perf_counter() - started
+
+
+def _suite(server: MockServer, concurrency: int) -> float:
+    env = {**os.environ, "KYREN_TOKEN": server.credentials["token"]}
+    args = ["--target-url", server.url, "--concurrency", str(concurrency)]
+    args += [f"--field={k}={v}" for k, v in server.credentials.items() if k != "token"]
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "kyren_conformance.cli", *args, "--report", f"{tmp}/r.html"],
+                              env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        verdict = json.loads(open(f"{tmp}/results.json").read())["verdict"]["label"]
+    if proc.returncode != 0:
+        raise SystemExit(f"the suite failed on the reference mock ({verdict}):\n{proc.stdout[-2000:]}")
+    return wall
+
+
+def _floor(server: MockServer, count: int) -> float:
+    """`count` valid requests, one after the other, on one keep-alive session."""
+    body = {k: v for k, v in server.credentials.items()}
+    url = server.url + CONTRACT.http_path
+    with requests.Session() as session:
+        started = time.perf_counter()
+        for _ in range(count):
+            body["uuid"] = str(uuid.uuid4())
+            session.post(url, json=body, timeout=10).raise_for_status()
+        return time.perf_counter() - started
+
+
+def measure(latency: float, concurrency: int) -> Sample:
+    startup = _startup()
+    with MockServer(CONTRACT, latency=latency) as server:
+        wall = _suite(server, concurrency)
+        count = server.request_count
+    with MockServer(CONTRACT, latency=latency) as server:
+        floor = _floor(server, count)
+    return Sample(count, wall, floor, startup)
+
+
+def _report(title: str, samples: list[Sample], latency: float, concurrency: int) -> None:
+    print(f"\n{title}")
+    print(f"{'run':>4} {'requests':>8} {'wall s':>8} {'floor s':>8} {'start-up s':>10} {'overhead ms/req':>15} {'wall/floor':>10}")
+    for i, s in enumerate(samples, 1):
+        print(f"{i:>4} {s.requests:>8} {s.wall:>8.3f} {s.floor:>8.3f} {s.startup:>10.3f} {s.overhead_ms:>15.2f} {s.ratio:>10.2f}")
+    for name, pick in (("min", min), ("median", statistics.median)):
+        print(f"{name:>6}: wall {pick(s.wall for s in samples):.3f} s, floor {pick(s.floor for s in samples):.3f} s, "
+              f"start-up {pick(s.startup for s in samples):.3f} s, "
+              f"overhead {pick(s.overhead_ms for s in samples):.2f} ms/request, "
+              f"wall/floor {pick(s.ratio for s in samples):.2f}")
+    if latency:
+        bound = 2 * samples[0].requests * latency / concurrency
+        print(f"target: wall <= 2 x requests x latency / concurrency = {bound:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--latency-ms", type=float, default=80.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    ns = parser.parse_args()
+    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    local = [measure(0.0, ns.concurrency) for _ in range(ns.repeat)]
+    _report("local reference mock (targets: wall <= 3 s, overhead <= 1 ms/request)", local, 0.0, ns.concurrency)
+    slow = [measure(ns.latency_ms / 1000, ns.concurrency) for _ in range(max(1, ns.repeat // 2))]
+    _report(f"reference mock with {ns.latency_ms:.0f} ms added latency, concurrency {ns.concurrency}",
+            slow, ns.latency_ms / 1000, ns.concurrency)
+
+
+if __name__ == "__main__":
+    main()
