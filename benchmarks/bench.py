@@ -28,8 +28,10 @@ from kyren_conformance.mock import MockServer
 from kyren_conformance.resources import default_contract_path
 
 CONTRACT = load_contract(default_contract_path())
-IMPORTS = ("import pytest, pytest_html.plugin, pytest_metadata.plugin, hypothesis, requests, jsonschema; "
-           "import kyren_conformance.pytest_plugin, kyren_conformance.conformance_run, kyren_conformance.mock")
+IMPORTS = (
+    "import pytest, pytest_html.plugin, pytest_metadata.plugin, hypothesis, requests, jsonschema; "
+    "import kyren_conformance.pytest_plugin, kyren_conformance.conformance_run, kyren_conformance.mock"
+)
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,15 @@ def _suite(server: MockServer, concurrency: int) -> float:
     args += [f"--field={k}={v}" for k, v in server.credentials.items() if k != "token"]
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "kyren_conformance.cli", *args, "--report", f"{tmp}/r.html"],
-                              env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "kyren_conformance.cli", *args, "--report", f"{tmp}/r.html"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - started
-        verdict = json.loads(open(f"{tmp}/results.json").read())["verdict"]["label"]
+        with open(f"{tmp}/results.json") as results:
+            verdict = json.load(results)["verdict"]["label"]
     if proc.returncode != 0:
         raise SystemExit(f"the suite failed on the reference mock ({verdict}):\n{proc.stdout[-2000:]}")
     return wall
@@ -93,14 +100,22 @@ def measure(latency: float, concurrency: int) -> Sample:
 
 def _report(title: str, samples: list[Sample], latency: float, concurrency: int) -> None:
     print(f"\n{title}")
-    print(f"{'run':>4} {'requests':>8} {'wall s':>8} {'floor s':>8} {'start-up s':>10} {'overhead ms/req':>15} {'wall/floor':>10}")
+    print(
+        f"{'run':>4} {'requests':>8} {'wall s':>8} {'floor s':>8} {'start-up s':>10} "
+        f"{'overhead ms/req':>15} {'wall/floor':>10}"
+    )
     for i, s in enumerate(samples, 1):
-        print(f"{i:>4} {s.requests:>8} {s.wall:>8.3f} {s.floor:>8.3f} {s.startup:>10.3f} {s.overhead_ms:>15.2f} {s.ratio:>10.2f}")
+        print(
+            f"{i:>4} {s.requests:>8} {s.wall:>8.3f} {s.floor:>8.3f} {s.startup:>10.3f} "
+            f"{s.overhead_ms:>15.2f} {s.ratio:>10.2f}"
+        )
     for name, pick in (("min", min), ("median", statistics.median)):
-        print(f"{name:>6}: wall {pick(s.wall for s in samples):.3f} s, floor {pick(s.floor for s in samples):.3f} s, "
-              f"start-up {pick(s.startup for s in samples):.3f} s, "
-              f"overhead {pick(s.overhead_ms for s in samples):.2f} ms/request, "
-              f"wall/floor {pick(s.ratio for s in samples):.2f}")
+        print(
+            f"{name:>6}: wall {pick(s.wall for s in samples):.3f} s, floor {pick(s.floor for s in samples):.3f} s, "
+            f"start-up {pick(s.startup for s in samples):.3f} s, "
+            f"overhead {pick(s.overhead_ms for s in samples):.2f} ms/request, "
+            f"wall/floor {pick(s.ratio for s in samples):.2f}"
+        )
     if latency:
         bound = 2 * samples[0].requests * latency / concurrency
         print(f"target: wall <= 2 x requests x latency / concurrency = {bound:.2f} s")
@@ -116,8 +131,12 @@ def main() -> None:
     local = [measure(0.0, ns.concurrency) for _ in range(ns.repeat)]
     _report("local reference mock (targets: wall <= 3 s, overhead <= 1 ms/request)", local, 0.0, ns.concurrency)
     slow = [measure(ns.latency_ms / 1000, ns.concurrency) for _ in range(max(1, ns.repeat // 2))]
-    _report(f"reference mock with {ns.latency_ms:.0f} ms added latency, concurrency {ns.concurrency}",
-            slow, ns.latency_ms / 1000, ns.concurrency)
+    _report(
+        f"reference mock with {ns.latency_ms:.0f} ms added latency, concurrency {ns.concurrency}",
+        slow,
+        ns.latency_ms / 1000,
+        ns.concurrency,
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ plain function `handler(conn, server)`, and stops (closing every connection) whe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
+import itertools
 import json
 import random
 import socket
@@ -16,6 +18,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import trustme
 
@@ -289,3 +292,248 @@ def tls_server_context(cert: trustme.LeafCert) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     return context
+
+
+# --- whole hostile targets, for the CLI (tests/test_hostile_targets.py, benchmarks/hostile_table.py) ----------
+
+TOKEN = "tok-SECRET-4242"  # distinctive, so that any leak of it (or of a near miss of it) is easy to find
+
+
+def redirect_with(statuses: tuple[int, ...], location: str) -> Handler:
+    """Like redirect_to, taking turns over these 3xx statuses (307 and 308 would resend the body, token included)."""
+    turn = itertools.count()
+
+    def handler(conn: socket.socket, server: LoopbackServer) -> None:
+        while server.read_request(conn) is not None:
+            status = statuses[next(turn) % len(statuses)]
+            conn.sendall(_head(status, "Redirect", extra=f"Location: {location}\r\n"))
+
+    return handler
+
+
+def tls_terminator(upstream_port: int) -> Handler:
+    """Relays a (TLS-wrapped) connection to a plain HTTP server on loopback: HTTPS in front of the mock."""
+
+    def handler(conn: socket.socket, server: LoopbackServer) -> None:
+        import selectors
+
+        with socket.create_connection(("127.0.0.1", upstream_port)) as upstream, selectors.DefaultSelector() as sel:
+            sel.register(conn, selectors.EVENT_READ)
+            sel.register(upstream, selectors.EVENT_READ)
+            while not server.stop.is_set():
+                for key, _ in sel.select(0.1):
+                    source = key.fileobj
+                    target = upstream if source is conn else conn
+                    data = source.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    target.sendall(data)
+                    # TLS may hold decrypted bytes the selector cannot see.
+                    while isinstance(source, ssl.SSLSocket) and source.pending():
+                        upstream.sendall(source.recv(source.pending()))
+
+    return handler
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): connections to it are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What the CLI is pointed at: the base URL, extra options and environment, and a redirect's thief."""
+
+    url: str
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    thief: LoopbackServer | None = None
+
+
+Start = Callable[[contextlib.ExitStack, str], Target]  # (the servers' stack, a scratch dir) -> the target
+
+
+@dataclasses.dataclass(frozen=True)
+class CliCase:
+    """One kind of hostile target, and the verdict the CLI must give on it."""
+
+    name: str
+    start: Start
+    reason: str  # regular expression: the one-line reason (unreachable) or a finding's text (answered)
+    unreachable: bool  # True: no answer at all, the breaker stops the run and the report says why
+    exit_code: int = 1
+
+
+def _serve(stack: contextlib.ExitStack, handler: Handler, tls: ssl.SSLContext | None = None) -> LoopbackServer:
+    return stack.enter_context(LoopbackServer(handler, tls))
+
+
+_CA: list[trustme.CA] = []
+
+
+def private_ca() -> trustme.CA:
+    """One private CA per process (making one costs a key generation)."""
+    if not _CA:
+        _CA.append(trustme.CA())
+    return _CA[0]
+
+
+def _ca_file(directory: str) -> str:
+    path = f"{directory}/private-ca.pem"
+    private_ca().cert_pem.write_to_path(path)
+    return path
+
+
+def _tls(host: str = "127.0.0.1") -> ssl.SSLContext:
+    return tls_server_context(private_ca().issue_cert(host))
+
+
+def _plain(handler: Handler) -> Start:
+    return lambda stack, _: Target(_serve(stack, handler).url)
+
+
+def _redirects(stack: contextlib.ExitStack, _: str) -> Target:
+    thief = _serve(stack, json_responder())
+    return Target(_serve(stack, redirect_with((301, 302, 303, 307, 308), f"{thief.url}/steal")).url, thief=thief)
+
+
+def _mock_over_tls(stack: contextlib.ExitStack, directory: str) -> Target:
+    from kyren_conformance.contract import load_contract
+    from kyren_conformance.mock import MockServer
+    from kyren_conformance.resources import default_contract_path
+
+    contract = load_contract(default_contract_path())
+    mock = stack.enter_context(MockServer(contract, credentials=mock_credentials(contract)))
+    front = _serve(stack, tls_terminator(int(mock.url.rsplit(":", 1)[1])), _tls())
+    return Target(front.url, ("--ca-bundle", _ca_file(directory)))
+
+
+def mock_credentials(contract: object) -> dict[str, str]:
+    """The non-request-id fields of the contract with their mock values, and TOKEN as the secret."""
+    fields = [f for f in contract.fields if f.role != "request_id"]  # type: ignore[attr-defined]
+    return {f.name: TOKEN if f.secret else f.mock_value or f"test-{f.name}" for f in fields}
+
+
+def _echo_token(stack: contextlib.ExitStack, directory: str) -> Target:
+    """Echoes each request body (token included) after its JSON, and the token in a header and the reason."""
+    token_file = f"{directory}/token"
+    with open(token_file, "w", encoding="utf-8") as out:
+        out.write(TOKEN + "\n")
+
+    def handler(conn: socket.socket, server: LoopbackServer) -> None:
+        while (request := server.read_request(conn)) is not None:
+            payload = b'{"error": 0, "description": "Success"}\n' + request_body(request)
+            head = _head(length=len(payload), extra=f"X-Debug: {TOKEN}\r\n")
+            head = head.replace(b"200 OK", f"200 OK {TOKEN}".encode())  # the reason phrase too
+            conn.sendall(head + payload)
+
+    return Target(_serve(stack, handler).url, ("--token-file", token_file))
+
+
+_TIMEOUT = r"no complete answer within 1 s \(the whole response; "
+_NO_HEAD = _TIMEOUT + r"no status line and headers\)"
+_OVER_CAP = r"a body longer than the cap \(1048576 bytes kept\)"
+_UNTRUSTED = r"TLS certificate not trusted: .*; use --ca-bundle for a private CA"
+_REDIRECT = r"a redirect HTTP 30[1-8] to http://127\.0\.0\.1:\d+/steal \(not followed\)"
+_VERIFY_OFF = (("CURL_CA_BUNDLE", ""), ("PYTHONHTTPSVERIFY", "0"))  # requests' Session would honour the first
+
+
+def _tls_target(host: str = "127.0.0.1", *, scheme: str = "https", trusted: bool = False) -> Start:
+    def start(stack: contextlib.ExitStack, directory: str) -> Target:
+        server = _serve(stack, json_responder(), _tls(host))
+        url = server.https_url() if scheme == "https" else server.http_url()
+        return Target(url, ("--ca-bundle", _ca_file(directory)) if trusted else (), () if trusted else _VERIFY_OFF)
+
+    return start
+
+
+CLI_CASES = [
+    CliCase("accepts, never answers", _plain(hang_after_accept), _NO_HEAD, True),
+    CliCase("headers one byte per 100 ms", _plain(headers_drip), _NO_HEAD, True),
+    CliCase("body one byte per 100 ms", _plain(body_drip), _TIMEOUT + r"headers received, body incomplete", True),
+    CliCase("endless body, 100 KB/s", _plain(endless_chunked(0.01)), _TIMEOUT + r"headers received", True),
+    CliCase("endless body, fast", _plain(endless_chunked(0, b" " * 65536)), _OVER_CAP, False),
+    CliCase("300 MB body", _plain(huge_body), _OVER_CAP, False),
+    CliCase("random bytes", _plain(random_bytes), r"the target does not speak HTTP \(bad status line\)", True),
+    CliCase("connection reset", _plain(reset), r"connection reset by the target", True),
+    CliCase("closed without answering", _plain(close_without_answer), r"closed the connection without answering", True),
+    CliCase(
+        "refused port", lambda _, __: Target(f"http://127.0.0.1:{closed_port()}"), r"refused by 127\.0\.0\.1:\d+", True
+    ),
+    CliCase(
+        "DNS: nope.invalid", lambda _, __: Target("http://nope.invalid"), r"name does not resolve: nope\.invalid", True
+    ),
+    CliCase(
+        "https:// to plain HTTP",
+        lambda stack, _: Target(_serve(stack, json_responder()).https_url()),
+        r"the target answered plain HTTP to an https:// URL",
+        True,
+    ),
+    CliCase("http:// to TLS (alert)", _plain(tls_alert), r"the target answered TLS to an http:// URL", True),
+    # OpenSSL reads 5 bytes of a plain request, gives up and closes: nothing on the wire says "TLS".
+    CliCase(
+        "http:// to a TLS server",
+        _tls_target(scheme="http"),
+        r"connection reset by the target|the target closed the connection without answering",
+        True,
+    ),
+    CliCase("untrusted cert (+verify-off env)", _tls_target(), _UNTRUSTED, True),
+    CliCase(
+        "cert for another host",
+        _tls_target("kyren.example", trusted=True),
+        r"certificate does not match the host",
+        True,
+    ),
+    CliCase("301/302/303/307/308 to a thief", _redirects, _REDIRECT, False),
+    CliCase("token echoed (--token-file)", _echo_token, r"a response containing a secret \(shown as \*\*\*\)", False),
+    CliCase("TLS mock with --ca-bundle", _mock_over_tls, r"", False, exit_code=0),
+]
+
+
+def cli_options(target: Target, contract: Any) -> tuple[list[str], dict[str, str]]:
+    """The CLI's options and environment for a target: TOKEN from KYREN_TOKEN, unless a token file is given."""
+    from support import target_args
+
+    args, env = target_args(target.url, mock_credentials(contract), contract)
+    if "--token-file" in target.args:
+        env = {name: value for name, value in env.items() if value != TOKEN}
+    return [*args, "--timeout", "1", *target.args], {**env, **dict(target.env)}
+
+
+@dataclasses.dataclass
+class MeasuredRun:
+    code: int
+    output: str  # stdout + stderr
+    seconds: float
+    peak_rss_mb: float  # of the CLI process itself (wait4's rusage for that one child)
+    command: list[str]
+
+
+def run_measured(args: list[str], report: str, env: dict[str, str], cwd: str, timeout: float = 120) -> MeasuredRun:
+    """Run the real CLI in a subprocess, like support.run_cli, and read its own peak RSS when reaping it."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    command = [sys.executable, "-m", "kyren_conformance.cli", "--report", report, *args]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("KYREN_")} | env
+    with tempfile.TemporaryFile() as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - started > timeout:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.01)
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+        out.seek(0)
+        output = out.read().decode("utf-8", "replace")
+    return MeasuredRun(proc.returncode, output, seconds, usage.ru_maxrss / 1024, command)

@@ -40,7 +40,11 @@ def run_cli(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = Non
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "kyren_conformance.cli", "--report", str(report_dir / "report.html"), *args],
-        capture_output=True, text=True, env=full_env, cwd=tmp_path, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=tmp_path,
+        timeout=timeout,
     )
     return CliRun(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started, report_dir)
 

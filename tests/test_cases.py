@@ -15,7 +15,11 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a
 
 
 def _bodies(seed: int) -> list[bytes]:
-    return [UUID.sub("U", s.body.decode("utf-8", "replace")).encode() for c in build_cases(CONTRACT, VALUES, seed) for s in c.steps]
+    return [
+        UUID.sub("U", s.body.decode("utf-8", "replace")).encode()
+        for c in build_cases(CONTRACT, VALUES, seed)
+        for s in c.steps
+    ]
 
 
 def test_same_seed_same_requests_other_seed_other_values() -> None:
@@ -45,7 +49,15 @@ def test_the_cases_the_issue_lists() -> None:
     assert "wrong_type[userId-as_number]" in ids  # a numeric user id re-encoded as a number
     assert {"valid_request[required_fields_only]", "valid_request[with_gameId]"} <= ids
     assert {f"wrong_credential[{f}-random]" for f in ("secureLogin", "token")} <= ids
-    for name in ("not_json", "json_array", "json_null", "no_content_type", "text_plain", "unknown_fields", "empty_body"):
+    for name in (
+        "not_json",
+        "json_array",
+        "json_null",
+        "no_content_type",
+        "text_plain",
+        "unknown_fields",
+        "empty_body",
+    ):
         assert f"malformed_input[{name}]" in ids
 
 

@@ -17,8 +17,14 @@ TIMEOUT = 1.0  # the suite's deadline in these runs; timing faults wait twice as
 FAULT_DELAY = 2.0
 
 
-def _run_against(contract: Contract, tmp_path: Path, *, fault: str | None = None, dialect: str | None = None,
-                 extra: tuple[str, ...] = ()) -> CliRun:
+def _run_against(
+    contract: Contract,
+    tmp_path: Path,
+    *,
+    fault: str | None = None,
+    dialect: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> CliRun:
     with MockServer(contract, fault=fault, dialect=dialect, fault_delay=FAULT_DELAY) as server:
         args, env = target_args(server.url, server.credentials, contract)
         return run_cli([*args, "--timeout", str(TIMEOUT), *extra], tmp_path, env=env)

@@ -20,12 +20,32 @@ def ctx(**kwargs) -> JudgeContext:
     return JudgeContext.for_contract(CONTRACT, profile, **kwargs)
 
 
-def ex(status: int = 200, body: object = None, *, raw: bytes | None = None, media: str = "application/json",
-       elapsed: float = 0.01, defect: str = "", echoed: bool = False, failure: str | None = None) -> Exchange:
+def ex(
+    status: int = 200,
+    body: object = None,
+    *,
+    raw: bytes | None = None,
+    media: str = "application/json",
+    elapsed: float = 0.01,
+    defect: str = "",
+    echoed: bool = False,
+    failure: str | None = None,
+) -> Exchange:
     data = raw if raw is not None else json.dumps(body).encode()
     response = None if failure else Response(status, "", (("Content-Type", media),) if media else (), data, False)
-    return Exchange("POST", "http://t/v1/CloseSession", (), b"{}", "case", 0.0, elapsed, response,
-                    failure=failure, defect=defect, secret_echoed=echoed)
+    return Exchange(
+        "POST",
+        "http://t/v1/CloseSession",
+        (),
+        b"{}",
+        "case",
+        0.0,
+        elapsed,
+        response,
+        failure=failure,
+        defect=defect,
+        secret_echoed=echoed,
+    )
 
 
 def judge(rule: str, exchanges: list[Exchange], context: JudgeContext | None = None) -> list:
@@ -39,8 +59,13 @@ def test_M1_accepts_success_readings(body) -> None:
 
 @pytest.mark.parametrize(
     ("status", "body", "why"),
-    [(200, {"error": 1}, "error=1"), (201, {"error": True}, "error"), (400, {"error": 0}, "2xx"),
-     (200, {"description": "Success"}, "required"), (200, None, "schema")],
+    [
+        (200, {"error": 1}, "error=1"),
+        (201, {"error": True}, "error"),
+        (400, {"error": 0}, "2xx"),
+        (200, {"description": "Success"}, "required"),
+        (200, None, "schema"),
+    ],
 )
 def test_M1_catches_failed_success(status, body, why) -> None:
     findings = judge("M1", [ex(status, body)])
@@ -56,29 +81,50 @@ def test_M1_no_answer_is_a_finding() -> None:
 
 
 @pytest.mark.parametrize("rule", ["M3", "M4", "M5", "S1"])
-@pytest.mark.parametrize(("status", "body", "refused"), [
-    (200, {"error": 2}, True), (200, {"error": "7"}, True), (400, {"error": 3}, True), (400, None, True),
-    (200, {"error": 0}, False), (500, {"error": 2}, False), (200, {"status": "bad"}, False),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "refused"),
+    [
+        (200, {"error": 2}, True),
+        (200, {"error": "7"}, True),
+        (400, {"error": 3}, True),
+        (400, None, True),
+        (200, {"error": 0}, False),
+        (500, {"error": 2}, False),
+        (200, {"status": "bad"}, False),
+    ],
+)
 def test_refusal_rules(rule, status, body, refused) -> None:
     body_bytes = b"" if body is None else json.dumps(body).encode()
     assert (judge(rule, [ex(status, raw=body_bytes)]) == []) is refused
 
 
-@pytest.mark.parametrize(("status", "raw", "media", "ok"), [
-    (200, b'{"error": 1}', "application/json", True), (415, b'{"error": 1}', "application/json", True),
-    (500, b'{"error": 1}', "application/json", False), (400, b"<html>bad</html>", "text/html", False),
-    (400, b"", "", False),
-])
+@pytest.mark.parametrize(
+    ("status", "raw", "media", "ok"),
+    [
+        (200, b'{"error": 1}', "application/json", True),
+        (415, b'{"error": 1}', "application/json", True),
+        (500, b'{"error": 1}', "application/json", False),
+        (400, b"<html>bad</html>", "text/html", False),
+        (400, b"", "", False),
+    ],
+)
 def test_M6_no_5xx_and_json(status, raw, media, ok) -> None:
     assert (judge("M6", [ex(status, raw=raw, media=media)]) == []) is ok
 
 
-@pytest.mark.parametrize(("policy", "first", "again", "ok"), [
-    ("either", 0, 0, True), ("either", 0, 9, True), ("either", 4, 4, True), ("either", 4, 0, False),
-    ("idempotent", 0, 0, True), ("idempotent", 0, 9, False),
-    ("reject", 0, 9, True), ("reject", 0, 0, False),
-])
+@pytest.mark.parametrize(
+    ("policy", "first", "again", "ok"),
+    [
+        ("either", 0, 0, True),
+        ("either", 0, 9, True),
+        ("either", 4, 4, True),
+        ("either", 4, 0, False),
+        ("idempotent", 0, 0, True),
+        ("idempotent", 0, 9, False),
+        ("reject", 0, 9, True),
+        ("reject", 0, 0, False),
+    ],
+)
 def test_M7_replay_policies(policy, first, again, ok) -> None:
     exchanges = [ex(200, {"error": first}), ex(200, {"error": again})]
     assert (judge("M7", exchanges, ctx(replay_policy=policy)) == []) is ok
@@ -90,8 +136,13 @@ def test_M7_repeat_crash_fails_under_every_policy() -> None:
 
 
 def test_M2_catches_non_json_redirect_and_bad_types_but_not_failures() -> None:
-    exchanges = [ex(200, {"error": 0}), ex(200, raw=b"<html>", media="text/html"), ex(302, raw=b""),
-                 ex(200, {"error": 1.5}), ex(failure="timed out")]
+    exchanges = [
+        ex(200, {"error": 0}),
+        ex(200, raw=b"<html>", media="text/html"),
+        ex(302, raw=b""),
+        ex(200, {"error": 1.5}),
+        ex(failure="timed out"),
+    ]
     assert [f.exchange for f in judge("M2", exchanges)] == exchanges[1:4]
 
 

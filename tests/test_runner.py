@@ -29,14 +29,29 @@ class FakeSender:
             self.in_flight -= 1
         ok = self.answer and request.label not in self.fail_labels
         response = Response(200, "OK", (), b'{"error": 0}', False) if ok else None
-        return Exchange(method, path, (), request.body, request.label, 0.0, self.delay, response,
-                        failure=None if ok else "connection refused by 127.0.0.1:9")
+        return Exchange(
+            method,
+            path,
+            (),
+            request.body,
+            request.label,
+            0.0,
+            self.delay,
+            response,
+            failure=None if ok else "connection refused by 127.0.0.1:9",
+        )
 
 
 def _cases(n: int, steps: int = 1, prefix: str = "c") -> list[Case]:
-    return [Case("g", f"{prefix}{i}", ("M1",),
-                 tuple(OutgoingRequest(b"{}", "application/json", f"{prefix}{i}.{s}") for s in range(steps)))
-            for i in range(n)]
+    return [
+        Case(
+            "g",
+            f"{prefix}{i}",
+            ("M1",),
+            tuple(OutgoingRequest(b"{}", "application/json", f"{prefix}{i}.{s}") for s in range(steps)),
+        )
+        for i in range(n)
+    ]
 
 
 def test_concurrency_is_bounded_and_every_case_answered() -> None:

@@ -20,16 +20,50 @@ CANCEL_BET = {
     "schemas": {"request": "cancel-bet.request.schema.json", "response": "cancel-bet.response.schema.json"},
     "result": {"code_field": "status", "success_code": 0, "description_field": "message"},
     "fields": [
-        {"name": "operator", "type": "string", "required": True, "secret": False, "role": "credential",
-         "source": "made up", "mock_value": "op-7"},
-        {"name": "apiKey", "type": "string", "required": True, "secret": True, "role": "credential",
-         "source": "made up", "env": "CANCEL_API_KEY"},
-        {"name": "betRef", "type": "string", "required": True, "secret": False, "role": "value",
-         "source": "made up", "mock_value": "B-1"},
-        {"name": "note", "type": "string", "required": False, "secret": False, "role": "value",
-         "source": "made up", "mock_value": "n"},
-        {"name": "requestRef", "type": "string", "required": True, "secret": False, "role": "request_id",
-         "source": "made up"},
+        {
+            "name": "operator",
+            "type": "string",
+            "required": True,
+            "secret": False,
+            "role": "credential",
+            "source": "made up",
+            "mock_value": "op-7",
+        },
+        {
+            "name": "apiKey",
+            "type": "string",
+            "required": True,
+            "secret": True,
+            "role": "credential",
+            "source": "made up",
+            "env": "CANCEL_API_KEY",
+        },
+        {
+            "name": "betRef",
+            "type": "string",
+            "required": True,
+            "secret": False,
+            "role": "value",
+            "source": "made up",
+            "mock_value": "B-1",
+        },
+        {
+            "name": "note",
+            "type": "string",
+            "required": False,
+            "secret": False,
+            "role": "value",
+            "source": "made up",
+            "mock_value": "n",
+        },
+        {
+            "name": "requestRef",
+            "type": "string",
+            "required": True,
+            "secret": False,
+            "role": "request_id",
+            "source": "made up",
+        },
     ],
     "rules": json.loads((Path(__file__).parents[1] / "contracts/close-session.json").read_text())["rules"],
     "errata": [],
@@ -38,14 +72,18 @@ REQUEST_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["operator", "apiKey", "betRef", "requestRef"],
-    "properties": {name: {"type": "string", "minLength": 1} for name in ("operator", "apiKey", "betRef", "note", "requestRef")},
+    "properties": {
+        name: {"type": "string", "minLength": 1} for name in ("operator", "apiKey", "betRef", "note", "requestRef")
+    },
 }
 RESPONSE_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["status"],
-    "properties": {"status": {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?[0-9]+$"}]},
-                   "message": {"type": "string"}},
+    "properties": {
+        "status": {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?[0-9]+$"}]},
+        "message": {"type": "string"},
+    },
 }
 
 

@@ -84,10 +84,21 @@ class _Builder:
 
 def _valid_requests(b: _Builder) -> list[Case]:
     optional = [f for f in b.contract.fields if not f.required and f.name in b.values]
-    cases = [Case("valid_request", "required_fields_only", ("M1",), (b.json_request(b.valid_payload(optional=False), "valid, required fields only"),))]
+    cases = [
+        Case(
+            "valid_request",
+            "required_fields_only",
+            ("M1",),
+            (b.json_request(b.valid_payload(optional=False), "valid, required fields only"),),
+        )
+    ]
     if optional:
         names = "+".join(f.name for f in optional)
-        cases.append(Case("valid_request", f"with_{names}", ("M1",), (b.json_request(b.valid_payload(), f"valid, with {names}"),)))
+        cases.append(
+            Case(
+                "valid_request", f"with_{names}", ("M1",), (b.json_request(b.valid_payload(), f"valid, with {names}"),)
+            )
+        )
     return cases
 
 
@@ -96,7 +107,9 @@ def _missing_fields(b: _Builder) -> list[Case]:
     for f in b.contract.required_fields:
         payload = b.valid_payload()
         del payload[f.name]
-        cases.append(Case("missing_field", f.name, ("M3",), (b.json_request(payload, f"{f.name} missing"),), f"missing:{f.name}"))
+        cases.append(
+            Case("missing_field", f.name, ("M3",), (b.json_request(payload, f"{f.name} missing"),), f"missing:{f.name}")
+        )
     return cases
 
 
@@ -186,10 +199,20 @@ def _replays(b: _Builder) -> list[Case]:
 
 
 def _again(request: OutgoingRequest) -> OutgoingRequest:
-    return OutgoingRequest(request.body, request.content_type, f"the same request again: {request.label}", request.payload)
+    return OutgoingRequest(
+        request.body, request.content_type, f"the same request again: {request.label}", request.payload
+    )
 
 
-_BUILDERS = (_valid_requests, _missing_fields, _wrong_types, _wrong_credentials, _malformed_bodies, _empty_strings, _replays)
+_BUILDERS = (
+    _valid_requests,
+    _missing_fields,
+    _wrong_types,
+    _wrong_credentials,
+    _malformed_bodies,
+    _empty_strings,
+    _replays,
+)
 
 
 def build_cases(contract: Contract, values: Mapping[str, str], run_seed: int) -> tuple[Case, ...]:
@@ -198,8 +221,9 @@ def build_cases(contract: Contract, values: Mapping[str, str], run_seed: int) ->
 
     # One hypothesis run draws every value. The first example hypothesis tries is the simplest
     # ("0", [], ...); we keep the second, which exercises more.
-    @settings(max_examples=2, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=2, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
     @seed(run_seed)
     @given(st.data())
     def draw_all(data: st.DataObject) -> None:

@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="kyren-conformance",
         allow_abbrev=False,  # `--token X` must not silently become `--token-file X`
         description="Check a Kyren API target against its contract. With no target, runs against the embedded "
-        "reference mock. Subcommands: `mock` (serve the reference mock), `openapi` (export OpenAPI 3.1), `mutation` (score the suite on the mock's fault catalogue).",
+        "reference mock. Subcommands: `mock` (serve the reference mock), `openapi` (export OpenAPI 3.1), "
+        "`mutation` (score the suite on the mock's fault catalogue).",
         epilog="environment: KYREN_TARGET_URL KYREN_SECURE_LOGIN KYREN_TOKEN KYREN_USER_ID KYREN_GAME_ID. "
         "exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 usage or configuration error.",
     )
@@ -36,12 +37,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--secure-login", metavar="ID", help="partner id (else KYREN_SECURE_LOGIN)")
     p.add_argument("--user-id", metavar="ID", help="a test user id (else KYREN_USER_ID)")
     p.add_argument("--game-id", metavar="ID", help="a game id (else KYREN_GAME_ID)")
-    p.add_argument("--token-file", metavar="PATH", help="file holding the token (else KYREN_TOKEN); never a command-line value")
-    p.add_argument("--uuid-replay", choices=REPLAY_POLICIES, default=None,
-                   help="what a repeated uuid must get (default: either)")
-    p.add_argument("--timeout", type=float, metavar="S", help="deadline for each whole response in seconds (default 10)")
+    p.add_argument(
+        "--token-file", metavar="PATH", help="file holding the token (else KYREN_TOKEN); never a command-line value"
+    )
+    p.add_argument(
+        "--uuid-replay", choices=REPLAY_POLICIES, default=None, help="what a repeated uuid must get (default: either)"
+    )
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="deadline for each whole response in seconds (default 10)"
+    )
     p.add_argument("--ca-bundle", metavar="PEM", help="a private CA certificate to trust as well")
-    p.add_argument("--report", metavar="PATH.html", default="reports/report.html", help="HTML report (default %(default)s)")
+    p.add_argument(
+        "--report", metavar="PATH.html", default="reports/report.html", help="HTML report (default %(default)s)"
+    )
     p.add_argument("--junitxml", metavar="PATH", help="JUnit XML (default: junit.xml beside the report)")
     p.add_argument("--json-report", metavar="PATH", help="JSON results (default: results.json beside the report)")
     p.add_argument("--strict", action="store_true", help="SHOULD warnings fail the run")
@@ -55,10 +63,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _PASS_THROUGH = {  # our option -> the plugin's pytest option
-    "target_url": "--target-url", "secure_login": "--secure-login", "user_id": "--user-id", "game_id": "--game-id",
-    "token_file": "--token-file", "uuid_replay": "--uuid-replay", "timeout": "--kyren-timeout",
-    "ca_bundle": "--ca-bundle", "seed": "--kyren-seed", "concurrency": "--kyren-concurrency",
-    "contract": "--kyren-contract", "profile": "--kyren-profile",
+    "target_url": "--target-url",
+    "secure_login": "--secure-login",
+    "user_id": "--user-id",
+    "game_id": "--game-id",
+    "token_file": "--token-file",
+    "uuid_replay": "--uuid-replay",
+    "timeout": "--kyren-timeout",
+    "ca_bundle": "--ca-bundle",
+    "seed": "--kyren-seed",
+    "concurrency": "--kyren-concurrency",
+    "contract": "--kyren-contract",
+    "profile": "--kyren-profile",
 }
 
 
@@ -75,12 +91,28 @@ def _absolute_paths(ns: argparse.Namespace) -> None:
 
 def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
     report = Path(ns.report)
-    args = [str(suite_dir), "-c", str(suite_dir / "pytest.ini"), "--rootdir", str(suite_dir),
-            "--html", str(report), "--self-contained-html",
-            "--junitxml", ns.junitxml or str(report.with_name("junit.xml")),
-            "--kyren-json-report", ns.json_report or str(report.with_name("results.json")),
-            "-p", "no:cacheprovider",
-            "-p", "kyren_conformance.pytest_plugin", "-p", "pytest_metadata.plugin", "-p", "pytest_html.plugin"]
+    args = [
+        str(suite_dir),
+        "-c",
+        str(suite_dir / "pytest.ini"),
+        "--rootdir",
+        str(suite_dir),
+        "--html",
+        str(report),
+        "--self-contained-html",
+        "--junitxml",
+        ns.junitxml or str(report.with_name("junit.xml")),
+        "--kyren-json-report",
+        ns.json_report or str(report.with_name("results.json")),
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "kyren_conformance.pytest_plugin",
+        "-p",
+        "pytest_metadata.plugin",
+        "-p",
+        "pytest_html.plugin",
+    ]
     for dest, flag in _PASS_THROUGH.items():
         value = getattr(ns, dest)
         if value is not None:
@@ -110,8 +142,10 @@ def _refuse_secrets_on_command_line(extras: list[str]) -> None:
     """Unknown options are named without their values: a mistyped flag may be followed by a secret."""
     names = [a.split("=", 1)[0] for a in extras if a.startswith("-")]
     if any(n in ("--token", "--secret", "--password") for n in names):
-        sys.stderr.write("kyren-conformance: a token is never given on the command line (it would show in ps): "
-                         "set KYREN_TOKEN or use --token-file\n")
+        sys.stderr.write(
+            "kyren-conformance: a token is never given on the command line (it would show in ps): "
+            "set KYREN_TOKEN or use --token-file\n"
+        )
     else:
         shown = ", ".join(names) if names else f"{len(extras)} unexpected argument(s)"
         sys.stderr.write(f"kyren-conformance: unrecognized arguments: {shown} (see --help)\n")

@@ -347,10 +347,10 @@ def _read_extra_ca(path: str | None) -> str | None:
         with open(path, encoding="ascii") as pem_file:
             pem = pem_file.read()
         ssl.create_default_context(cadata=pem)  # refuses a file with no usable certificate
+    except ssl.SSLError:  # before OSError, its base class
+        raise ValueError(f"CA bundle {path!r} holds no PEM certificate") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"CA bundle {path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
-    except ssl.SSLError:
-        raise ValueError(f"CA bundle {path!r} holds no PEM certificate") from None
     if "-----BEGIN CERTIFICATE-----" not in pem:
         raise ValueError(f"CA bundle {path!r} holds no PEM certificate")
     return pem

@@ -24,11 +24,7 @@ from kyren_conformance.settings import RunSettings
 
 def mock_credentials(contract: Contract) -> dict[str, str]:
     """The embedded mock's throwaway test credentials: the contract's mock values, random secrets."""
-    return {
-        f.name: f.mock_value or _secrets.token_urlsafe(24)
-        for f in contract.fields
-        if f.role != "request_id"
-    }
+    return {f.name: f.mock_value or _secrets.token_urlsafe(24) for f in contract.fields if f.role != "request_id"}
 
 
 @dataclass
@@ -92,7 +88,9 @@ class ConformanceRun:
 
     def send_all(self, progress: Progress | None = None) -> None:
         """Send every selected case not sent yet (once per run)."""
-        todo = [c for c in self.cases if c.id not in self.exchanges and (self.selected is None or c.id in self.selected)]
+        todo = [
+            c for c in self.cases if c.id not in self.exchanges and (self.selected is None or c.id in self.selected)
+        ]
         if not todo:
             return
         url = self._start_target()
@@ -104,8 +102,13 @@ class ConformanceRun:
                 pool_size=self.settings.concurrency,
             )
             self._client = Client(client_settings, self._redactor)
-        runner = Runner(self._client, self.contract.http_method, self.contract.http_path,
-                        concurrency=self.settings.concurrency, redact=self._redactor.text)
+        runner = Runner(
+            self._client,
+            self.contract.http_method,
+            self.contract.http_path,
+            concurrency=self.settings.concurrency,
+            redact=self._redactor.text,
+        )
         started = time.monotonic()
         try:
             runner.run(todo, progress, into=self.exchanges)

@@ -68,7 +68,9 @@ def describe_exchange(exchange: Exchange, secret_env: str = "KYREN_TOKEN") -> st
     return "\n".join(lines)
 
 
-def failure_text(rule_id: str, title: str, findings: Sequence[Finding], secret_env: str = "KYREN_TOKEN", shown: int = 5) -> str:
+def failure_text(
+    rule_id: str, title: str, findings: Sequence[Finding], secret_env: str = "KYREN_TOKEN", shown: int = 5
+) -> str:
     """The message of a failed rule: every finding in one line, the first few with full evidence."""
     more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
     lines = [f"{rule_id} {title}: {findings[0].message}{more}"]

@@ -39,10 +39,19 @@ def pytest_html_results_summary(
     ctx = report_context(run)
     if _REPORT_DATA in config.stash:
         config.stash[_REPORT_DATA].title = s.title(results, ctx.contract_title)
-    prefix.extend([
-        s.STYLE, s.banner(results), s.contents(results), s.identity(results, ctx), s.traceability(results, ctx),
-        s.findings(results, run.secret_env), s.info(results, ctx), s.errata(ctx), s.per_test_heading(),
-    ])
+    prefix.extend(
+        [
+            s.STYLE,
+            s.banner(results),
+            s.contents(results),
+            s.identity(results, ctx),
+            s.traceability(results, ctx),
+            s.findings(results, run.secret_env),
+            s.info(results, ctx),
+            s.errata(ctx),
+            s.per_test_heading(),
+        ]
+    )
 
 
 def report_context(run: ConformanceRun) -> ReportContext:

@@ -23,7 +23,6 @@ from kyren_conformance.policy import ReplayPolicy
 from kyren_conformance.profile import Profile
 
 
-
 @dataclass(frozen=True)
 class JudgeContext:
     contract: Contract
@@ -118,9 +117,15 @@ def _must_be_refused(rule_id: str, documented: str) -> Judge:
             if e.response is None:
                 continue
             if e.response.status >= 500:
-                found.append(ctx.finding(rule_id, shown(e), f"{documented}; a 5xx to a request the client got wrong is a failure (E4)", e))
+                found.append(
+                    ctx.finding(
+                        rule_id, shown(e), f"{documented}; a 5xx to a request the client got wrong is a failure (E4)", e
+                    )
+                )
             elif not _is_rejection(e, ctx):
-                found.append(ctx.finding(rule_id, shown(e), f"{documented} (a non-zero {ctx.contract.code_field!r})", e))
+                found.append(
+                    ctx.finding(rule_id, shown(e), f"{documented} (a non-zero {ctx.contract.code_field!r})", e)
+                )
         return found
 
     judge.__name__ = f"judge_{rule_id}"
@@ -142,10 +147,21 @@ def valid_request_succeeds(exchanges: Sequence[Exchange], ctx: JudgeContext) -> 
         if not 200 <= status < 300:
             found.append(ctx.finding("M1", shown(e), "a valid request gets a 2xx status", e))
         elif _schema_error(e, ctx) is not None:
-            found.append(ctx.finding("M1", f"{shown(e)}: {_schema_error(e, ctx)}", "a valid request gets a body matching the response schema", e))
+            found.append(
+                ctx.finding(
+                    "M1",
+                    f"{shown(e)}: {_schema_error(e, ctx)}",
+                    "a valid request gets a body matching the response schema",
+                    e,
+                )
+            )
         elif code not in allowed:
             codes = " or ".join(str(c) for c in sorted(allowed))
-            found.append(ctx.finding("M1", f"{field}={code!r} in {shown(e)}", f"a valid request gets {field} = {codes} (Success; E8)", e))
+            found.append(
+                ctx.finding(
+                    "M1", f"{field}={code!r} in {shown(e)}", f"a valid request gets {field} = {codes} (Success; E8)", e
+                )
+            )
     return found
 
 
@@ -170,16 +186,32 @@ def responses_match_schema(exchanges: Sequence[Exchange], ctx: JudgeContext) -> 
             continue  # M9's business
         if 300 <= e.response.status < 400:
             where = e.response.header("location") or "no Location"
-            found.append(ctx.finding("M2", f"a redirect HTTP {e.response.status} to {where} (not followed)", "every answer is a JSON object matching the response schema; the suite never follows redirects", e))
+            found.append(
+                ctx.finding(
+                    "M2",
+                    f"a redirect HTTP {e.response.status} to {where} (not followed)",
+                    "every answer is a JSON object matching the response schema; the suite never follows redirects",
+                    e,
+                )
+            )
             continue
         problem = _schema_error(e, ctx)
         if problem is not None:
-            found.append(ctx.finding("M2", f"{shown(e)}: {problem}", "every answer is a JSON object matching the response schema (E1, E2)", e))
+            found.append(
+                ctx.finding(
+                    "M2",
+                    f"{shown(e)}: {problem}",
+                    "every answer is a JSON object matching the response schema (E1, E2)",
+                    e,
+                )
+            )
     return found
 
 
 valid_missing = judgement("M3", "case")(_must_be_refused("M3", "a request lacking a required field gets an error"))
-valid_types = judgement("M4", "case")(_must_be_refused("M4", "a field of another JSON type than documented gets an error"))
+valid_types = judgement("M4", "case")(
+    _must_be_refused("M4", "a field of another JSON type than documented gets an error")
+)
 valid_auth = judgement("M5", "case")(_must_be_refused("M5", "a wrong credential gets an error"))
 
 
@@ -192,7 +224,9 @@ def malformed_input_handled(exchanges: Sequence[Exchange], ctx: JudgeContext) ->
         if e.response.status >= 500:
             found.append(ctx.finding("M6", shown(e), "malformed input never gets a 5xx (E4)", e))
         elif not e.response.is_json:
-            found.append(ctx.finding("M6", shown(e), "malformed input gets a JSON answer, never an HTML or empty one", e))
+            found.append(
+                ctx.finding("M6", shown(e), "malformed input gets a JSON answer, never an HTML or empty one", e)
+            )
     return found
 
 
@@ -214,12 +248,18 @@ def replay_follows_policy(exchanges: Sequence[Exchange], ctx: JudgeContext) -> l
         rejected = _is_rejection(again, ctx)
         same = code is not None and code == first_code
         if policy == "idempotent":
-            ok, rule = same, f"the same {ctx.contract.code_field} as the first answer ({first_code!r}) (--uuid-replay idempotent)"
+            ok, rule = (
+                same,
+                f"the same {ctx.contract.code_field} as the first answer ({first_code!r}) (--uuid-replay idempotent)",
+            )
         elif policy == "reject":
             ok, rule = rejected, "a non-zero code for a repeated uuid (--uuid-replay reject)"
         else:
             ok = same or rejected
-            rule = f"the same {ctx.contract.code_field} as the first answer ({first_code!r}) or a rejection (--uuid-replay either)"
+            rule = (
+                f"the same {ctx.contract.code_field} as the first answer ({first_code!r}) "
+                "or a rejection (--uuid-replay either)"
+            )
         if first_code is not None and first_code != success and code == success:
             ok, rule = False, "a repeat of a refused request is never accepted"
         if not ok:
@@ -243,10 +283,21 @@ def answers_complete_in_time(exchanges: Sequence[Exchange], ctx: JudgeContext) -
     not_sent = [e for e in exchanges if e.not_sent]
     for e in exchanges:
         if e.response is None and not e.not_sent:
-            found.append(ctx.finding("M9", f"{e.label}: {e.failure}", f"every answer arrives complete within {ctx.timeout:g} s", e))
+            found.append(
+                ctx.finding(
+                    "M9", f"{e.label}: {e.failure}", f"every answer arrives complete within {ctx.timeout:g} s", e
+                )
+            )
     if not_sent:
         reason = not_sent[0].failure or "the target stopped answering"
-        found.append(ctx.finding("M9", f"{len(not_sent)} requests not sent: {reason}", "every answer arrives complete within the timeout", None))
+        found.append(
+            ctx.finding(
+                "M9",
+                f"{len(not_sent)} requests not sent: {reason}",
+                "every answer arrives complete within the timeout",
+                None,
+            )
+        )
     return found
 
 
@@ -264,7 +315,12 @@ def same_defect_same_code(exchanges: Sequence[Exchange], ctx: JudgeContext) -> l
         if e.defect and code is not None:
             by_defect[e.defect].setdefault(code, e)
     return [
-        ctx.finding("S2", f"codes {sorted(codes)} for the same defect ({defect})", "the same kind of defect gets the same code every time", next(iter(codes.values())))
+        ctx.finding(
+            "S2",
+            f"codes {sorted(codes)} for the same defect ({defect})",
+            "the same kind of defect gets the same code every time",
+            next(iter(codes.values())),
+        )
         for defect, codes in sorted(by_defect.items())
         if len(codes) > 1
     ]
@@ -282,14 +338,26 @@ def errors_described(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[F
             continue
         value = e.response.json.get(name) if e.response else None
         if not isinstance(value, str) or not value.strip():
-            found.append(ctx.finding("S3", f"{ctx.contract.code_field}={code} with {name}={value!r}", f"an error carries a non-empty {name!r}", e))
+            found.append(
+                ctx.finding(
+                    "S3",
+                    f"{ctx.contract.code_field}={code} with {name}={value!r}",
+                    f"an error carries a non-empty {name!r}",
+                    e,
+                )
+            )
     return found[:20]
 
 
 @judgement("S4", "run")
 def secrets_not_echoed(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
     return [
-        ctx.finding("S4", f"a response containing a secret (shown as ***): {shown(e)}", "a response never echoes the token (E6)", e)
+        ctx.finding(
+            "S4",
+            f"a response containing a secret (shown as ***): {shown(e)}",
+            "a response never echoes the token (E6)",
+            e,
+        )
         for e in exchanges
         if e.secret_echoed
     ]
@@ -309,7 +377,14 @@ def latency_within_objective(exchanges: Sequence[Exchange], ctx: JudgeContext) -
     p95_ms = percentile(elapsed, 95) * 1000
     if p95_ms <= ctx.profile.p95_ms:
         return []
-    return [ctx.finding("S5", f"p95 latency {p95_ms:.0f} ms over {len(elapsed)} answers", f"p95 within the profile's objective of {ctx.profile.p95_ms:.0f} ms", None)]
+    return [
+        ctx.finding(
+            "S5",
+            f"p95 latency {p95_ms:.0f} ms over {len(elapsed)} answers",
+            f"p95 within the profile's objective of {ctx.profile.p95_ms:.0f} ms",
+            None,
+        )
+    ]
 
 
 def code_forms(exchanges: Sequence[Exchange], ctx: JudgeContext) -> dict[str, int]:
@@ -328,7 +403,14 @@ def one_code_form(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Find
     forms = code_forms(exchanges, ctx)
     if len(forms) < 2:
         return []
-    return [ctx.finding("S6", f"{ctx.contract.code_field} as {json.dumps(forms)}", "one form for the code, an integer or a digit string (E1)", None)]
+    return [
+        ctx.finding(
+            "S6",
+            f"{ctx.contract.code_field} as {json.dumps(forms)}",
+            "one form for the code, an integer or a digit string (E1)",
+            None,
+        )
+    ]
 
 
 @judgement("S7", "run")
@@ -342,7 +424,15 @@ def codes_declared(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Fin
         code = code_of(e, ctx)
         if code is not None and code not in declared:
             seen.setdefault(code, e)
-    return [ctx.finding("S7", f"code {code} not in the profile's table", f"codes declared in the code table: {sorted(declared)} (E3)", e) for code, e in sorted(seen.items())]
+    return [
+        ctx.finding(
+            "S7",
+            f"code {code} not in the profile's table",
+            f"codes declared in the code table: {sorted(declared)} (E3)",
+            e,
+        )
+        for code, e in sorted(seen.items())
+    ]
 
 
 def _json_media(media: str | None) -> bool:
@@ -355,4 +445,12 @@ def json_media_type(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Fi
     for e in exchanges:
         if e.response is not None and e.response.is_json and not _json_media(e.response.media_type):
             seen.setdefault(e.response.media_type, e)
-    return [ctx.finding("S8", f"a JSON body sent as {media or 'no Content-Type'}", "a JSON body comes with a JSON media type (E9)", e) for media, e in seen.items()]
+    return [
+        ctx.finding(
+            "S8",
+            f"a JSON body sent as {media or 'no Content-Type'}",
+            "a JSON body comes with a JSON media type (E9)",
+            e,
+        )
+        for media, e in seen.items()
+    ]

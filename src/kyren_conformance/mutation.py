@@ -63,16 +63,35 @@ def run_variant(contract: Contract, kind: str, name: str, timeout: float, fault_
     if name == "replay-rejects":
         extra += ["--uuid-replay", "reject"]
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="kyren-mutation-") as tmp, MockServer(
-        contract, fault=name if kind == "fault" else None, dialect=name if kind == "dialect" else None,
-        fault_delay=fault_delay,
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="kyren-mutation-") as tmp,
+        MockServer(
+            contract,
+            fault=name if kind == "fault" else None,
+            dialect=name if kind == "dialect" else None,
+            fault_delay=fault_delay,
+        ) as server,
+    ):
         args, env = _args_for(server, contract)
         report = Path(tmp) / "report.html"
         proc = subprocess.run(
-            [sys.executable, "-m", "kyren_conformance.cli", *args, "--contract", str(contract.path),
-             "--timeout", str(timeout), "--report", str(report), *extra],
-            capture_output=True, text=True, env={**os.environ, **env}, timeout=timeout * 200 + 60,
+            [
+                sys.executable,
+                "-m",
+                "kyren_conformance.cli",
+                *args,
+                "--contract",
+                str(contract.path),
+                "--timeout",
+                str(timeout),
+                "--report",
+                str(report),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=timeout * 200 + 60,
         )
         results = json.loads((Path(tmp) / "results.json").read_text()) if (Path(tmp) / "results.json").exists() else {}
     failed = tuple(r["id"] for r in results.get("rules", []) if r["outcome"] in ("failed", "warned"))
@@ -83,15 +102,27 @@ def run_variant(contract: Contract, kind: str, name: str, timeout: float, fault_
 def _table(outcomes: list[Outcome]) -> str:
     rows = [("kind", "name", "expected", "rules failed", "result", "requests", "seconds")]
     for o in outcomes:
-        rows.append((o.kind, o.name, ",".join(o.expected) or "-", ",".join(o.failed) or "-", o.verdict,
-                     str(o.requests), f"{o.seconds:.2f}"))
+        rows.append(
+            (
+                o.kind,
+                o.name,
+                ",".join(o.expected) or "-",
+                ",".join(o.failed) or "-",
+                o.verdict,
+                str(o.requests),
+                f"{o.seconds:.2f}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
 
 
 def run_mutation(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kyren-conformance mutation", allow_abbrev=False,
-                                     description="Run the suite against every fault mode and dialect of the mock.")
+    parser = argparse.ArgumentParser(
+        prog="kyren-conformance mutation",
+        allow_abbrev=False,
+        description="Run the suite against every fault mode and dialect of the mock.",
+    )
     parser.add_argument("--contract", default=str(default_contract_path()), metavar="FILE")
     parser.add_argument("--timeout", type=float, default=1.0, help="the suite's deadline (default 1 s)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="variants run at once")
@@ -111,7 +142,9 @@ def run_mutation(argv: list[str]) -> int:
     print(_table(outcomes))
     faults = [o for o in outcomes if o.kind == "fault"]
     dialects = [o for o in outcomes if o.kind == "dialect"]
-    print(f"\nfaults killed by their expected rule: {sum(o.ok for o in faults)}/{len(faults)}; "
-          f"dialects passed: {sum(o.ok for o in dialects)}/{len(dialects)}; "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"\nfaults killed by their expected rule: {sum(o.ok for o in faults)}/{len(faults)}; "
+        f"dialects passed: {sum(o.ok for o in dialects)}/{len(dialects)}; "
+        f"{time.monotonic() - started:.1f} s"
+    )
     return 0 if all(o.ok for o in outcomes) else 1

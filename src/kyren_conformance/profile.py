@@ -35,7 +35,9 @@ def load_profile(path: str | Path | None) -> Profile:
         raise ContractError(f"profile {path}: expected a JSON object")
     unknown = set(raw) - _KEYS
     if unknown:
-        raise ContractError(f"profile {path}: unknown key {sorted(unknown)[0]!r}; expected one of: {', '.join(sorted(_KEYS))}")
+        raise ContractError(
+            f"profile {path}: unknown key {sorted(unknown)[0]!r}; expected one of: {', '.join(sorted(_KEYS))}"
+        )
     try:
         table = {int(code): str(text) for code, text in raw.get("code_table", {}).items()}
         valid = frozenset(int(c) for c in raw.get("valid_request_codes", []))

@@ -42,30 +42,73 @@ _RULE_IN_NAME = re.compile(r"^test_([MS][0-9]+)_")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kyren-conformance", "Kyren contract conformance")
     add = group.addoption
-    add("--target-url", dest="target_url", metavar="URL",
-        help="base URL of the target (env KYREN_TARGET_URL); none: the embedded reference mock")
+    add(
+        "--target-url",
+        dest="target_url",
+        metavar="URL",
+        help="base URL of the target (env KYREN_TARGET_URL); none: the embedded reference mock",
+    )
     add("--secure-login", dest="secure_login", metavar="ID", help="partner id (env KYREN_SECURE_LOGIN)")
     add("--user-id", dest="user_id", metavar="ID", help="a TEST user id (env KYREN_USER_ID)")
-    add("--game-id", dest="game_id", metavar="ID", help="a game id, to also send valid requests with it (env KYREN_GAME_ID)")
+    add(
+        "--game-id",
+        dest="game_id",
+        metavar="ID",
+        help="a game id, to also send valid requests with it (env KYREN_GAME_ID)",
+    )
     add("--token-file", dest="token_file", metavar="PATH", help="file holding the token (else env KYREN_TOKEN)")
-    add("--uuid-replay", dest="uuid_replay", choices=REPLAY_POLICIES, metavar="POLICY",
-        help="what a repeated uuid must get: either (default), idempotent, reject")
-    add("--kyren-timeout", dest="kyren_timeout", type=float, metavar="S",
-        help="deadline for each whole response, seconds (default 10)")
+    add(
+        "--uuid-replay",
+        dest="uuid_replay",
+        choices=REPLAY_POLICIES,
+        metavar="POLICY",
+        help="what a repeated uuid must get: either (default), idempotent, reject",
+    )
+    add(
+        "--kyren-timeout",
+        dest="kyren_timeout",
+        type=float,
+        metavar="S",
+        help="deadline for each whole response, seconds (default 10)",
+    )
     add("--ca-bundle", dest="ca_bundle", metavar="PEM", help="a private CA to trust besides the system ones")
     add("--kyren-json-report", dest="kyren_json_report", metavar="PATH", help="write the JSON results here")
     add("--kyren-strict", dest="kyren_strict", action="store_true", help="SHOULD warnings fail the run")
     add("--kyren-seed", dest="kyren_seed", type=int, metavar="N", help="hypothesis seed (default 0)")
-    add("--kyren-concurrency", dest="kyren_concurrency", type=int, metavar="N",
-        help="requests in flight at once (default 4; 1 for a target that forbids parallel calls)")
+    add(
+        "--kyren-concurrency",
+        dest="kyren_concurrency",
+        type=int,
+        metavar="N",
+        help="requests in flight at once (default 4; 1 for a target that forbids parallel calls)",
+    )
     add("--kyren-contract", dest="kyren_contract", metavar="FILE", help="method contract (default: Close Session)")
-    add("--kyren-profile", dest="kyren_profile", metavar="FILE", help="target profile: code table, extra valid codes, p95")
+    add(
+        "--kyren-profile",
+        dest="kyren_profile",
+        metavar="FILE",
+        help="target profile: code table, extra valid codes, p95",
+    )
     add("--kyren-field", dest="kyren_field", action="append", metavar="NAME=VALUE", help="a contract field's value")
 
 
-_OUR_DESTS = ("target_url", "secure_login", "user_id", "game_id", "token_file", "uuid_replay", "kyren_timeout",
-              "ca_bundle", "kyren_json_report", "kyren_strict", "kyren_seed", "kyren_concurrency", "kyren_contract",
-              "kyren_profile", "kyren_field")
+_OUR_DESTS = (
+    "target_url",
+    "secure_login",
+    "user_id",
+    "game_id",
+    "token_file",
+    "uuid_replay",
+    "kyren_timeout",
+    "ca_bundle",
+    "kyren_json_report",
+    "kyren_strict",
+    "kyren_seed",
+    "kyren_concurrency",
+    "kyren_contract",
+    "kyren_profile",
+    "kyren_field",
+)
 
 
 def _resolve(config: pytest.Config) -> RunSettings:
@@ -131,7 +174,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     known = {r.id for r in run.contract.rules}
     keep, drop = [], []
     for item in items:
-        rule_id = _rule_of(getattr(item, "originalname", item.name)) if "kyren_check" in getattr(item, "fixturenames", ()) else None
+        rule_id = (
+            _rule_of(getattr(item, "originalname", item.name))
+            if "kyren_check" in getattr(item, "fixturenames", ())
+            else None
+        )
         if rule_id is not None and (rule_id not in known or rule_id not in REGISTRY):
             drop.append(item)
         else:
@@ -139,7 +186,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-    selected = {item.callspec.params["kyren_case"].id for item in keep if hasattr(item, "callspec") and "kyren_case" in item.callspec.params}
+    selected = {
+        item.callspec.params["kyren_case"].id
+        for item in keep
+        if hasattr(item, "callspec") and "kyren_case" in item.callspec.params
+    }
     run_wide = any("kyren_check" in getattr(i, "fixturenames", ()) and not hasattr(i, "callspec") for i in keep)
     run.selected = None if run_wide or not selected else selected
     for item in keep:
@@ -160,9 +211,16 @@ def _send(config: pytest.Config, run: ConformanceRun) -> None:
     planned = sum(len(c.steps) for c in run.cases if run.selected is None or c.id in run.selected)
     target = run.settings.target_url or "the embedded reference mock (loopback)"
     s = run.settings
-    _write(config, f"kyren-conformance {__version__}: {run.contract.title} ({run.contract.path.name}, sha256 {run.contract.sha256[:12]})")
-    _write(config, f"target: {target}; hypothesis seed {s.seed} (repeat with --seed {s.seed}); replay policy {s.replay_policy}; "
-                   f"timeout {s.timeout:g} s; concurrency {s.concurrency}{'; strict' if s.strict else ''}")
+    _write(
+        config,
+        f"kyren-conformance {__version__}: {run.contract.title} "
+        f"({run.contract.path.name}, sha256 {run.contract.sha256[:12]})",
+    )
+    _write(
+        config,
+        f"target: {target}; hypothesis seed {s.seed} (repeat with --seed {s.seed}); replay policy {s.replay_policy}; "
+        f"timeout {s.timeout:g} s; concurrency {s.concurrency}{'; strict' if s.strict else ''}",
+    )
     _write(config, f"sending {planned} requests …")
     last = [time.monotonic()]
 
@@ -221,7 +279,9 @@ def kyren_check(kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
     if call.excinfo is not None and "kyren_check" in getattr(item, "fixturenames", ()):
-        if not call.excinfo.errisinstance((RuleFailure, KeyboardInterrupt)) and not call.excinfo.errisinstance(pytest.skip.Exception):
+        if not call.excinfo.errisinstance((RuleFailure, KeyboardInterrupt)) and not call.excinfo.errisinstance(
+            pytest.skip.Exception
+        ):
             # A crash of the suite itself is not a verdict on the target.
             item.config.stash[INTERNAL_ERRORS].append(f"{item.nodeid}: {call.excinfo.typename}: {call.excinfo.value}")
         elif call.excinfo.errisinstance(RuleFailure):
@@ -255,7 +315,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(line)
     for error in config.stash.get(INTERNAL_ERRORS, []):
         terminalreporter.write_line(f"INTERNAL ERROR (exit 3, not a verdict on the target): {error}", red=True)
-    terminalreporter.write_line(verdict.headline, bold=True, red=verdict.must_failures > 0, green=verdict.must_failures == 0)
+    terminalreporter.write_line(
+        verdict.headline, bold=True, red=verdict.must_failures > 0, green=verdict.must_failures == 0
+    )
 
 
 def current_verdict(config: pytest.Config) -> Verdict:

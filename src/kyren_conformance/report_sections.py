@@ -78,42 +78,58 @@ def _so_far(results: Mapping[str, Any]) -> str:
     judged = sum(1 for r in results["rules"] if r["outcome"] != "not run")
     if not judged:
         return "No rule was judged before it stopped."
-    return (f"{judged} of {len(results['rules'])} rules were judged before it stopped, and read "
-            f"{_e(results['verdict']['label'])}; the others are marked “not run” below.")
+    return (
+        f"{judged} of {len(results['rules'])} rules were judged before it stopped, and read "
+        f"{_e(results['verdict']['label'])}; the others are marked “not run” below."
+    )
 
 
 def banner(results: Mapping[str, Any]) -> str:
     verdict, ident = results["verdict"], results["identity"]
-    counts = (f"{_plural(verdict['must_failures'], 'MUST failure')} · "
-              f"{_plural(verdict['should_warnings'], 'SHOULD warning')} · {_plural(ident['requests'], 'request')}"
-              f"{' · strict: SHOULD warnings fail' if ident['strict'] else ''}")
+    counts = (
+        f"{_plural(verdict['must_failures'], 'MUST failure')} · "
+        f"{_plural(verdict['should_warnings'], 'SHOULD warning')} · {_plural(ident['requests'], 'request')}"
+        f"{' · strict: SHOULD warnings fail' if ident['strict'] else ''}"
+    )
     lines = [f'<h2 class="kc-verdict">{_e(verdict_label(results))}</h2>', f'<p class="kc-counts">{counts}</p>']
     if not verdict["complete"]:
         lines.append(f"<p><strong>Not a sign-off verdict: the run was interrupted.</strong> {_so_far(results)}</p>")
     target = "the embedded reference mock" if ident["embedded_mock"] else ident["target_url"]
-    lines.append(f'<p class="kc-note">{_e(ident["method"])} at <code>{_e(target)}</code>, '
-                 f'started {_e(ident["started"])} (UTC), suite {_e(results["suite"]["version"])}</p>')
+    lines.append(
+        f'<p class="kc-note">{_e(ident["method"])} at <code>{_e(target)}</code>, '
+        f"started {_e(ident['started'])} (UTC), suite {_e(results['suite']['version'])}</p>"
+    )
     not_met = [r for r in results["rules"] if r["outcome"] in ("failed", "warned")]
     if not_met:
-        items = "".join(f'<li><a href="#findings-{_e(r["id"])}">{_e(r["id"])}</a> '
-                        f'<strong class="kc-o kc-o-{_e(r["outcome"])}">{_OUTCOME_TEXT[r["outcome"]]}</strong> '
-                        f'{_e(r["title"])} ({_plural(r["findings"], "finding")})</li>' for r in not_met)
+        items = "".join(
+            f'<li><a href="#findings-{_e(r["id"])}">{_e(r["id"])}</a> '
+            f'<strong class="kc-o kc-o-{_e(r["outcome"])}">{_OUTCOME_TEXT[r["outcome"]]}</strong> '
+            f"{_e(r['title'])} ({_plural(r['findings'], 'finding')})</li>"
+            for r in not_met
+        )
         lines.append(f'<p>Rules not met:</p><ul class="kc-notmet">{items}</ul>')
-    return (f'<section id="kc-verdict" class="kc kc-banner {_banner_class(results)}" role="status">'
-            f'{"".join(lines)}</section>')
+    return (
+        f'<section id="kc-verdict" class="kc kc-banner {_banner_class(results)}" role="status">'
+        f"{''.join(lines)}</section>"
+    )
 
 
 def contents(results: Mapping[str, Any]) -> str:
-    items = [("kc-identity", "Run identity"), ("kc-trace", "Traceability"),
-             ("kc-findings", f"Findings ({len(results['findings'])})"), ("kc-info", "INFO facts"),
-             ("kc-errata", "Errata"), ("results-table", "Per-test results (needs JavaScript)")]
+    items = [
+        ("kc-identity", "Run identity"),
+        ("kc-trace", "Traceability"),
+        ("kc-findings", f"Findings ({len(results['findings'])})"),
+        ("kc-info", "INFO facts"),
+        ("kc-errata", "Errata"),
+        ("results-table", "Per-test results (needs JavaScript)"),
+    ]
     links = " · ".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in items)
     return f'<nav class="kc kc-nav">Contents: {links}</nav>'
 
 
 # --- identity ----------------------------------------------------------------------------------
 def _row(name: str, value_html: str) -> str:
-    return f"<tr><th scope=\"row\">{_e(name)}</th><td>{value_html}</td></tr>"
+    return f'<tr><th scope="row">{_e(name)}</th><td>{value_html}</td></tr>'
 
 
 def identity(results: Mapping[str, Any], ctx: ReportContext) -> str:
@@ -132,8 +148,10 @@ def identity(results: Mapping[str, Any], ctx: ReportContext) -> str:
         _row("replay policy", f"<code>{_e(ident['replay_policy'])}</code>"),
         _row("strict", _yes(ident["strict"]) + ("" if ident["strict"] else " (SHOULD rules warn, do not fail)")),
         _row("hypothesis seed", f"<code>{seed}</code> (repeat with <code>--seed {seed}</code>)"),
-        _row("timeout, concurrency",
-             f"{_e(ident['timeout_s'])} s per whole response, {_e(ident['concurrency'])} in flight"),
+        _row(
+            "timeout, concurrency",
+            f"{_e(ident['timeout_s'])} s per whole response, {_e(ident['concurrency'])} in flight",
+        ),
         _row("suite version", f"{_e(suite['name'])} {_e(suite['version'])}"),
         _row("contract", f"<code>{_e(ident['contract']['file'])}</code>"),
         _row("contract sha256", f"<code>{_e(ident['contract']['sha256'])}</code>"),
@@ -141,9 +159,11 @@ def identity(results: Mapping[str, Any], ctx: ReportContext) -> str:
         _row("duration", f"{float(ident['duration_s']):.2f} s"),
         _row("requests sent", _e(ident["requests"])),
     ]
-    return (f'<section id="kc-identity" class="kc"><h2>Run identity</h2>'
-            f'<p class="kc-note">E7: run only with test accounts. These are the ids this run used.</p>'
-            f'<table border="1" class="kc-table kc-ident">{"".join(rows)}</table></section>')
+    return (
+        f'<section id="kc-identity" class="kc"><h2>Run identity</h2>'
+        f'<p class="kc-note">E7: run only with test accounts. These are the ids this run used.</p>'
+        f'<table border="1" class="kc-table kc-ident">{"".join(rows)}</table></section>'
+    )
 
 
 # --- traceability ------------------------------------------------------------------------------
@@ -192,22 +212,30 @@ def traceability(results: Mapping[str, Any], ctx: ReportContext) -> str:
             f"<td>{_link_errata(r['source'])}</td><td>{_tests_cell(r['tests'])}</td>"
             f"<td>{_requests_cell(r, ctx, total)}</td><td>{_outcome_cell(r)}</td></tr>"
         )
-    head = "".join(f"<th scope=\"col\">{h}</th>" for h in
-                   ("Rule", "Level", "What it checks", "Where it comes from", "Tests", "Requests", "Outcome"))
-    return (f'<section id="kc-trace" class="kc"><h2>Traceability: every rule, its source and its evidence</h2>'
-            f'<table border="1" class="kc-table kc-trace"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></section>')
+    head = "".join(
+        f'<th scope="col">{h}</th>'
+        for h in ("Rule", "Level", "What it checks", "Where it comes from", "Tests", "Requests", "Outcome")
+    )
+    return (
+        f'<section id="kc-trace" class="kc"><h2>Traceability: every rule, its source and its evidence</h2>'
+        f'<table border="1" class="kc-table kc-trace"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
 
 
 def errata(ctx: ReportContext) -> str:
     if not ctx.errata:
         return ""
-    rows = "".join(f'<tr id="erratum-{_e(i)}"><th scope="row">{_e(i)}</th><td>{_e(doc)}</td><td>{_e(dec)}</td></tr>'
-                   for i, doc, dec in ctx.errata)
-    return (f'<section id="kc-errata" class="kc"><h2>Errata: the document\'s gaps and the decisions taken</h2>'
-            f'<table border="1" class="kc-table"><thead><tr><th scope="col">Id</th>'
-            f'<th scope="col">What the document says</th><th scope="col">Decision</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table></section>")
+    rows = "".join(
+        f'<tr id="erratum-{_e(i)}"><th scope="row">{_e(i)}</th><td>{_e(doc)}</td><td>{_e(dec)}</td></tr>'
+        for i, doc, dec in ctx.errata
+    )
+    return (
+        f'<section id="kc-errata" class="kc"><h2>Errata: the document\'s gaps and the decisions taken</h2>'
+        f'<table border="1" class="kc-table"><thead><tr><th scope="col">Id</th>'
+        f'<th scope="col">What the document says</th><th scope="col">Decision</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></section>"
+    )
 
 
 # --- findings ----------------------------------------------------------------------------------
@@ -222,15 +250,19 @@ def _headers(headers: Iterable[Sequence[str]]) -> str:
 
 def evidence(ev: Mapping[str, Any]) -> str:
     req = ev["request"]
-    parts = ["<h4>Request</h4>",
-             f"<pre>{_e(req['method'])} {_e(req['url'])}\n{_headers(req['headers'])}\n{_body(req['body'])}</pre>"]
+    parts = [
+        "<h4>Request</h4>",
+        f"<pre>{_e(req['method'])} {_e(req['url'])}\n{_headers(req['headers'])}\n{_body(req['body'])}</pre>",
+    ]
     resp = ev["response"]
     if resp is None:
         parts.append(f"<h4>Response</h4><pre>no answer after {ev['elapsed_ms']:.0f} ms: {_e(ev['failure'])}</pre>")
     else:
         cut = " (cut at the size cap)" if resp["truncated"] else ""
-        parts.append(f"<h4>Response</h4><pre>HTTP {_e(resp['status'])} in {ev['elapsed_ms']:.1f} ms{cut}\n"
-                     f"{_headers(resp['headers'])}\n{_body(resp['body'])}</pre>")
+        parts.append(
+            f"<h4>Response</h4><pre>HTTP {_e(resp['status'])} in {ev['elapsed_ms']:.1f} ms{cut}\n"
+            f"{_headers(resp['headers'])}\n{_body(resp['body'])}</pre>"
+        )
     if ev["curl"]:
         parts.append(f'<h4>Reproduce</h4><pre class="kc-curl">{_e(ev["curl"])}</pre>')
     return "".join(parts)
@@ -239,20 +271,25 @@ def evidence(ev: Mapping[str, Any]) -> str:
 def _finding(f: Mapping[str, Any], anchor: str, is_open: bool, outcome: str) -> str:
     where = _e(f["case"]) if f["case"] else "whole run"
     summary = f'<summary><code class="kc-case">{where}</code>: received {_e(f["received"])}</summary>'
-    sent = f'<dt>Sent</dt><dd>{_e(f["evidence"]["label"])}</dd>' if f["evidence"] else ""
-    said = f'<dl>{sent}<dt>What the document says</dt><dd>{_e(f["documented"])}</dd></dl>'
+    sent = f"<dt>Sent</dt><dd>{_e(f['evidence']['label'])}</dd>" if f["evidence"] else ""
+    said = f"<dl>{sent}<dt>What the document says</dt><dd>{_e(f['documented'])}</dd></dl>"
     body = evidence(f["evidence"]) if f["evidence"] else '<p class="kc-note">a judgement on the whole run</p>'
-    return (f'<details id="{_e(anchor)}" class="kc-finding kc-f-{_e(outcome)}"{" open" if is_open else ""}>'
-            f"{summary}{said}{body}</details>")
+    return (
+        f'<details id="{_e(anchor)}" class="kc-finding kc-f-{_e(outcome)}"{" open" if is_open else ""}>'
+        f"{summary}{said}{body}</details>"
+    )
 
 
 def _rule_findings(rule: Mapping[str, Any], found: Sequence[Mapping[str, Any]]) -> str:
     rid = _e(rule["id"])
-    head = (f'<h3>{rid} <span class="kc-level">{_e(rule["level"])}</span> {_e(rule["title"])}: '
-            f'{_plural(len(found), "finding")}</h3>'
-            f'<p>From: {_link_errata(rule["source"])} · <a href="#rule-{rid}">↑ traceability</a></p>')
-    items = "".join(_finding(f, f"finding-{rule['id']}-{i + 1}", i < OPEN_FINDINGS, rule["outcome"])
-                    for i, f in enumerate(found))
+    head = (
+        f'<h3>{rid} <span class="kc-level">{_e(rule["level"])}</span> {_e(rule["title"])}: '
+        f"{_plural(len(found), 'finding')}</h3>"
+        f'<p>From: {_link_errata(rule["source"])} · <a href="#rule-{rid}">↑ traceability</a></p>'
+    )
+    items = "".join(
+        _finding(f, f"finding-{rule['id']}-{i + 1}", i < OPEN_FINDINGS, rule["outcome"]) for i, f in enumerate(found)
+    )
     return f'<section id="findings-{rid}" class="kc-rule-findings">{head}{items}</section>'
 
 
@@ -262,8 +299,10 @@ def findings(results: Mapping[str, Any], secret_env: str = "KYREN_TOKEN") -> str
         by_rule.setdefault(f["rule"], []).append(f)
     if not by_rule:
         return '<section id="kc-findings" class="kc"><h2>Findings</h2><p>None: every check passed.</p></section>'
-    note = (f'<p class="kc-note">Secrets are shown as <code>***</code>. Each curl command reads the token from '
-            f"<code>${_e(secret_env)}</code>: set it before you paste.</p>")
+    note = (
+        f'<p class="kc-note">Secrets are shown as <code>***</code>. Each curl command reads the token from '
+        f"<code>${_e(secret_env)}</code>: set it before you paste.</p>"
+    )
     sections = "".join(_rule_findings(r, by_rule[r["id"]]) for r in results["rules"] if r["id"] in by_rule)
     return f'<section id="kc-findings" class="kc"><h2>Findings and evidence</h2>{note}{sections}</section>'
 
@@ -284,13 +323,17 @@ def info(results: Mapping[str, Any], ctx: ReportContext) -> str:
         rows.append(_row("target unreachable", _e(facts["unreachable"])))
     chart = latency_svg(ctx.latencies_ms, facts["latency_ms"])
     figure = f'<figure class="kc-chart">{chart}</figure>' if chart else ""
-    return (f'<section id="kc-info" class="kc"><h2>INFO facts</h2><p class="kc-note">Recorded, not judged.</p>'
-            f'<table border="1" class="kc-table kc-ident">{"".join(rows)}</table>{figure}</section>')
+    return (
+        f'<section id="kc-info" class="kc"><h2>INFO facts</h2><p class="kc-note">Recorded, not judged.</p>'
+        f'<table border="1" class="kc-table kc-ident">{"".join(rows)}</table>{figure}</section>'
+    )
 
 
 def per_test_heading() -> str:
-    return ('<section class="kc kc-pertest"><h2>Per-test results</h2><p class="kc-note">The table below is drawn by '
-            "JavaScript; the verdict, traceability and evidence above do not need it.</p></section>")
+    return (
+        '<section class="kc kc-pertest"><h2>Per-test results</h2><p class="kc-note">The table below is drawn by '
+        "JavaScript; the verdict, traceability and evidence above do not need it.</p></section>"
+    )
 
 
 # Scoped to our sections, plus a reorder of pytest-html's page so the verdict comes before its

@@ -62,24 +62,31 @@ def _bars(counts: Sequence[int]) -> list[str]:
         if count:
             h = max(count / tallest * plot_h, 1.5)
             tip = f"{count} request{'s' if count != 1 else ''}"
-            out.append(f'<rect x="{LEFT + i * width:.1f}" y="{TOP + plot_h - h:.1f}" width="{max(width - 1, 1):.1f}" '
-                       f'height="{h:.1f}" fill="{BAR}"><title>{tip}</title></rect>')
+            out.append(
+                f'<rect x="{LEFT + i * width:.1f}" y="{TOP + plot_h - h:.1f}" width="{max(width - 1, 1):.1f}" '
+                f'height="{h:.1f}" fill="{BAR}"><title>{tip}</title></rect>'
+            )
     return out
 
 
 def _axes(axis: _Axis, tallest: int) -> list[str]:
     bottom = HEIGHT - BOTTOM
-    out = [f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{bottom - TOP}" fill="#f7fafc" '
-           'stroke="#cbd5e0"/>']
+    out = [
+        f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{bottom - TOP}" fill="#f7fafc" '
+        'stroke="#cbd5e0"/>'
+    ]
     for decade in range(axis.low, axis.high + 1):
         x = axis.x(10.0**decade)
         out.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" stroke="{INK}"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="{INK}">'
-                   f"{_tick_label(10.0**decade)}</text>")
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="{INK}">{_tick_label(10.0**decade)}</text>'
+        )
     out.append(f'<text x="{LEFT - 6}" y="{TOP + 9}" text-anchor="end" fill="{INK}">{tallest}</text>')
     out.append(f'<text x="{LEFT - 6}" y="{bottom}" text-anchor="end" fill="{INK}">0</text>')
-    out.append(f'<text x="{(LEFT + WIDTH - RIGHT) / 2:.0f}" y="{HEIGHT - 4}" text-anchor="middle" fill="{INK}">'
-               "latency per request (log scale); bar height: number of requests</text>")
+    out.append(
+        f'<text x="{(LEFT + WIDTH - RIGHT) / 2:.0f}" y="{HEIGHT - 4}" text-anchor="middle" fill="{INK}">'
+        "latency per request (log scale); bar height: number of requests</text>"
+    )
     return out
 
 
@@ -91,8 +98,10 @@ def _marks(marks: Mapping[str, float], axis: _Axis) -> list[str]:
         # Close marks (p99 and max are often equal) get their labels on the next row, not overprinted.
         row = row + 1 if x - last_x < 80 else 0
         last_x = x
-        out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}" stroke="{colour}" '
-                   f'stroke-width="1.5" stroke-dasharray="4 2"><title>{label}</title></line>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{HEIGHT - BOTTOM}" stroke="{colour}" '
+            f'stroke-width="1.5" stroke-dasharray="4 2"><title>{label}</title></line>'
+        )
         out.append(f'<text x="{x + 3:.1f}" y="{TOP - 8 + row * 13}" fill="{colour}">{label}</text>')
     return out
 
@@ -103,9 +112,13 @@ def latency_svg(latencies_ms: Sequence[float], marks: Mapping[str, float]) -> st
         return ""
     axis = _Axis.spanning(latencies_ms)
     counts = _histogram(latencies_ms, axis)
-    summary = escape(f"latency of {len(latencies_ms)} answered requests (log scale): "
-                     + ", ".join(f"{k} {v:.1f} ms" for k, v in marks.items()))
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-            f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{summary}" font-family="sans-serif" '
-            f'font-size="11"><title>{summary}</title>')
+    summary = escape(
+        f"latency of {len(latencies_ms)} answered requests (log scale): "
+        + ", ".join(f"{k} {v:.1f} ms" for k, v in marks.items())
+    )
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{summary}" font-family="sans-serif" '
+        f'font-size="11"><title>{summary}</title>'
+    )
     return "".join([head, *_axes(axis, max(counts)), *_bars(counts), *_marks(marks, axis), "</svg>"])

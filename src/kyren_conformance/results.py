@@ -32,7 +32,12 @@ def exchange_data(e: Exchange, secret_env: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "case": e.case_id,
         "label": e.label,
-        "request": {"method": e.method, "url": e.url, "headers": [list(h) for h in e.request_headers], "body": _text(e.request_body)},
+        "request": {
+            "method": e.method,
+            "url": e.url,
+            "headers": [list(h) for h in e.request_headers],
+            "body": _text(e.request_body),
+        },
         "elapsed_ms": round(e.elapsed * 1000, 2),
         "failure": e.failure,
         "response": None,
@@ -40,7 +45,12 @@ def exchange_data(e: Exchange, secret_env: str) -> dict[str, Any]:
     }
     if e.response is not None:
         r = e.response
-        out["response"] = {"status": r.status, "headers": [list(h) for h in r.headers], "body": _text(r.body), "truncated": r.truncated}
+        out["response"] = {
+            "status": r.status,
+            "headers": [list(h) for h in r.headers],
+            "body": _text(r.body),
+            "truncated": r.truncated,
+        }
     return out
 
 
@@ -65,32 +75,49 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
     rules = []
     for rule in contract.rules:
         record = run.records[rule.id]
-        rules.append({
-            "id": rule.id, "level": rule.level, "title": rule.title, "source": rule.source,
-            "tests": record.tests, "requests": record.requests,
-            "outcome": _outcome(record.failed, record.warned, record.judged),
-            "findings": len(record.findings),
-        })
+        rules.append(
+            {
+                "id": rule.id,
+                "level": rule.level,
+                "title": rule.title,
+                "source": rule.source,
+                "tests": record.tests,
+                "requests": record.requests,
+                "outcome": _outcome(record.failed, record.warned, record.judged),
+                "findings": len(record.findings),
+            }
+        )
     return {
         "suite": {"name": "kyren-conformance", "version": __version__},
         "verdict": {
-            "label": verdict.label, "must_failures": verdict.must_failures,
-            "should_warnings": verdict.should_warnings, "complete": complete,
+            "label": verdict.label,
+            "must_failures": verdict.must_failures,
+            "should_warnings": verdict.should_warnings,
+            "complete": complete,
         },
         "identity": {
-            "target_url": run.target_url, "embedded_mock": run.settings.target_url is None,
-            "method": contract.method, "fields": public_values,
-            "replay_policy": run.settings.replay_policy, "strict": run.settings.strict,
-            "seed": run.settings.seed, "timeout_s": run.settings.timeout, "concurrency": run.settings.concurrency,
+            "target_url": run.target_url,
+            "embedded_mock": run.settings.target_url is None,
+            "method": contract.method,
+            "fields": public_values,
+            "replay_policy": run.settings.replay_policy,
+            "strict": run.settings.strict,
+            "seed": run.settings.seed,
+            "timeout_s": run.settings.timeout,
+            "concurrency": run.settings.concurrency,
             "contract": {"file": str(contract.path), "sha256": contract.sha256},
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started_at)),
-            "duration_s": round(time.time() - run.started_at, 3), "requests": verdict.requests,
+            "duration_s": round(time.time() - run.started_at, 3),
+            "requests": verdict.requests,
         },
         "rules": rules,
         "findings": [_finding(f, run.secret_env) for r in contract.rules for f in run.records[r.id].findings],
         "info": {
-            "code_forms": verdict.code_forms, "statuses": verdict.statuses, "codes": verdict.codes,
-            "media_types": verdict.media_types, "latency_ms": {k: round(v, 2) for k, v in verdict.latency_ms.items()},
+            "code_forms": verdict.code_forms,
+            "statuses": verdict.statuses,
+            "codes": verdict.codes,
+            "media_types": verdict.media_types,
+            "latency_ms": {k: round(v, 2) for k, v in verdict.latency_ms.items()},
             "unreachable": verdict.unreachable,
         },
     }

@@ -58,13 +58,31 @@ class CircuitBreaker:
 
 def _not_sent(method: str, url: str, request: OutgoingRequest, reason: str, redact: Callable[[str], str]) -> Exchange:
     # Built here, not by the client, so it goes through the same redaction before it becomes evidence.
-    return Exchange(method, url, (), b"", redact(request.label), 0.0, 0.0, None, failure=redact(f"not sent, {reason}"),
-                    not_sent=True)
+    return Exchange(
+        method,
+        url,
+        (),
+        b"",
+        redact(request.label),
+        0.0,
+        0.0,
+        None,
+        failure=redact(f"not sent, {reason}"),
+        not_sent=True,
+    )
 
 
 class Runner:
-    def __init__(self, sender: Sender, method: str, path: str, *, concurrency: int, breaker: CircuitBreaker | None = None,
-                 redact: Callable[[str], str] = str) -> None:
+    def __init__(
+        self,
+        sender: Sender,
+        method: str,
+        path: str,
+        *,
+        concurrency: int,
+        breaker: CircuitBreaker | None = None,
+        redact: Callable[[str], str] = str,
+    ) -> None:
         self.sender = sender
         self.redact = redact
         self.method = method
@@ -84,13 +102,20 @@ class Runner:
             out.append(dataclasses.replace(exchange, case_id=case.id, defect=case.defect))
             if exchange.response is None and len(case.steps) > 1:
                 # a sequence (a replay) means nothing once a step is lost
-                rest = case.steps[len(out):]
-                out.extend(_not_sent(self.method, self.path, s, "an earlier step of this case failed", self.redact) for s in rest)
+                rest = case.steps[len(out) :]
+                out.extend(
+                    _not_sent(self.method, self.path, s, "an earlier step of this case failed", self.redact)
+                    for s in rest
+                )
                 break
         return tuple(out)
 
-    def run(self, cases: Sequence[Case], progress: Progress | None = None,
-            into: dict[str, tuple[Exchange, ...]] | None = None) -> dict[str, tuple[Exchange, ...]]:
+    def run(
+        self,
+        cases: Sequence[Case],
+        progress: Progress | None = None,
+        into: dict[str, tuple[Exchange, ...]] | None = None,
+    ) -> dict[str, tuple[Exchange, ...]]:
         """Every case's exchanges, by case id. Steps of one case go in order; cases run in parallel.
 
         Results land in `into` as each case ends, so an interrupted run keeps what it got.

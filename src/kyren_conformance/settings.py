@@ -43,11 +43,6 @@ class RunSettings:
     profile: Profile
     json_report: Path | None
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        secret = [self.values[f.name] for f in self.contract.secret_fields if f.name in self.values]
-        return tuple(s for s in (*secret, *self.profile.extra_secrets) if s)
-
 
 Option = Callable[[str], Any]  # reads a parsed option by its dest name, None when not given
 
@@ -72,18 +67,22 @@ def _parse_field_overrides(items: list[str] | None, contract: Contract) -> dict[
         if not sep or not name:
             raise ConfigError(f"--field expects NAME=VALUE, got {item!r}")
         if name not in names:
-            raise ConfigError(f"--field {name}: no such field in {contract.path.name}; expected one of: {', '.join(names)}")
+            raise ConfigError(
+                f"--field {name}: no such field in {contract.path.name}; expected one of: {', '.join(names)}"
+            )
         if contract.field(name).secret:
-            raise ConfigError(f"--field {name}: a secret is never given on the command line; use {contract.field(name).env or 'its file option'}")
+            raise ConfigError(
+                f"--field {name}: a secret is never given on the command line; "
+                f"use {contract.field(name).env or 'its file option'}"
+            )
         out[name] = value
     return out
 
 
 def _field_value(f: Field, option: Option, environ: Mapping[str, str]) -> str | None:
-    given = option(f.option) if f.option else None
-    if given:
+    if f.option and (given := option(f.option)):
         return read_secret_file(given, f"--{f.option.replace('_', '-')}") if f.secret else str(given)
-    return environ.get(f.env) or None if f.env else None
+    return (environ.get(f.env) or None) if f.env else None
 
 
 def _hint(f: Field) -> str:

@@ -21,7 +21,9 @@ _scalars = st.one_of(st.integers(-(2**31), 2**31), st.text(max_size=8), st.boole
 def other_json_types() -> dict[str, st.SearchStrategy[Any]]:
     """One strategy per JSON type that is not a string."""
     return {
-        "number": st.one_of(st.integers(min_value=-(2**53), max_value=2**53), st.floats(allow_nan=False, allow_infinity=False)),
+        "number": st.one_of(
+            st.integers(min_value=-(2**53), max_value=2**53), st.floats(allow_nan=False, allow_infinity=False)
+        ),
         "boolean": st.booleans(),
         "null": st.none(),
         "array": st.lists(_scalars, min_size=1, max_size=3),
@@ -36,11 +38,13 @@ def wrong_text(real: str) -> st.SearchStrategy[str]:
 
 def non_ascii_text() -> st.SearchStrategy[str]:
     # Lone surrogates (Cs) cannot be encoded as UTF-8, so a real client could not send them.
-    return st.text(st.characters(min_codepoint=0x80, exclude_categories=("Cs",)), min_size=3, max_size=24)
+    return st.text(st.characters(min_codepoint=0x80, exclude_categories=["Cs"]), min_size=3, max_size=24)
 
 
 def control_text() -> st.SearchStrategy[str]:
-    return st.text(st.characters(max_codepoint=0x1F) | st.just("\x7f"), min_size=2, max_size=12).map(lambda s: "\x00" + s)
+    return st.text(st.characters(max_codepoint=0x1F) | st.just("\x7f"), min_size=2, max_size=12).map(
+        lambda s: "\x00" + s
+    )
 
 
 def long_text(size: int = LONG_VALUE_BYTES) -> st.SearchStrategy[str]:

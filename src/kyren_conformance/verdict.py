@@ -33,8 +33,10 @@ class Verdict:
     @property
     def headline(self) -> str:
         label = f"{self.label} (INCOMPLETE: interrupted)" if self.interrupted else self.label
-        counts = f"{self.must_failures} MUST failure{'s' if self.must_failures != 1 else ''}, " \
-                 f"{self.should_warnings} SHOULD warning{'s' if self.should_warnings != 1 else ''}"
+        counts = (
+            f"{self.must_failures} MUST failure{'s' if self.must_failures != 1 else ''}, "
+            f"{self.should_warnings} SHOULD warning{'s' if self.should_warnings != 1 else ''}"
+        )
         reason = f" (target unreachable: {self.unreachable})" if self.unreachable else ""
         return f"{label}: {counts}, {self.requests} requests{reason}"
 

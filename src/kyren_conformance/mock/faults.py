@@ -118,7 +118,9 @@ class CaseInsensitiveToken(Reference):
         return super().credential_matches(field, sent, configured)
 
 
-@fault("error-no-body", "an unknown partner id gets 401 with an empty body (partner-lookup middleware)", "M2")  # a 401 is a refusal (E4): M5 holds, the body does not
+@fault(
+    "error-no-body", "an unknown partner id gets 401 with an empty body (partner-lookup middleware)", "M2"
+)  # a 401 is a refusal (E4): M5 holds, the body does not
 class ErrorNoBody(Reference):
     # Only the non-secret credential: a wrong secret (which the replay check repeats) keeps its JSON answer.
     def render(self, answer: Answer, call: Call) -> Reply:
