@@ -7,6 +7,7 @@ Every dialect has a probe of its own behaviour, and must still pass a small conf
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -159,6 +160,7 @@ DEFECTS: dict[str, Callable[[Probe], bool]] = {
     "5xx-json-on-malformed": lambda p: (r := p.post(raw=b"[1]")).status_code == 500 and p.code(r) != "not-json",
     "non-json-text-body": lambda p: (r := p.post(raw=b"{")).status_code < 500 and _not_json(r),
     "non-2xx-error-zero": lambda p: not (r := p.post(raw=b"")).ok and p.code(r) == p.contract.success_code,
+    "wrapped-body-unwrapped": lambda p: p.succeeded(p.post(raw=json.dumps([p.body()]).encode())),
     "extra-field-crash": lambda p: p.post(p.body(unexpected="x")).status_code == 500,
     "long-value-crash": lambda p: p.post(p.body(**{p.value: "u" * 8192})).status_code == 500,
     "non-ascii-crash": lambda p: (r := p.post(p.body(**{p.value: "tëster"}))).status_code == 502 and _not_json(r),

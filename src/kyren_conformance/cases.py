@@ -169,7 +169,21 @@ def _malformed_bodies(b: _Builder) -> list[Case]:
     }
     extra = b.draw(strategies.extra_fields(frozenset(f.name for f in b.contract.fields)))
     raw["unknown_fields"] = b.json_request({**b.valid_payload(), **extra}, f"valid plus unknown fields {sorted(extra)}")
-    cases = [Case("malformed_input", name, ("M6",), (req,), "") for name, req in raw.items()]
+    # A body that is not a JSON object lacks every required field: it must be refused too (M3), not only
+    # answered sanely (M6). A lenient reading of the media type (no or another Content-Type) may succeed.
+    not_an_object = {
+        "not_json",
+        "truncated_json",
+        "empty_body",
+        "json_array",
+        "json_string",
+        "json_number",
+        "json_null",
+    }
+    cases = [
+        Case("malformed_input", name, ("M6", "M3") if name in not_an_object else ("M6",), (req,), "")
+        for name, req in raw.items()
+    ]
     for f in b.contract.fields:
         for kind, text in b.odd_text.items():
             request = b.with_value(f, text, f"{f.name} {kind.replace('_', ' ')}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from kyren_conformance.cases import Case, build_cases, near_misses
 from kyren_conformance.client import Client, ClientSettings
 from kyren_conformance.contract import Contract
+from kyren_conformance.evidence import DERIVED_MASKS, REDACTED
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
 from kyren_conformance.judgements import REGISTRY, JudgeContext
@@ -61,11 +62,14 @@ class ConformanceRun:
         self._client: Client | None = None
         self._redactor = Redactor(self.secrets)
 
-    def _secrets(self) -> tuple[str, ...]:
+    def _secrets(self) -> dict[str, str]:
+        """Every secret with its mask: the secret fields, the near-miss values derived from them, the profile's."""
         values = [self.values[f.name] for f in self.contract.secret_fields if f.name in self.values]
-        # The near-miss values sent as wrong credentials are derived from the secret and would reveal it.
-        derived = [v for s in values for v in near_misses(s).values()]
-        return tuple(s for s in (*values, *derived, *self.settings.profile.extra_secrets) if s)
+        masks = {extra: REDACTED for extra in self.settings.profile.extra_secrets if extra}
+        for secret in values:
+            masks.update({value: DERIVED_MASKS[kind] for kind, value in near_misses(secret).items()})
+            masks[secret] = REDACTED
+        return masks
 
     @property
     def secret_env(self) -> str:

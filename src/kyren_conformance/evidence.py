@@ -6,6 +6,7 @@ Exchanges are already redacted; a secret shows as `***`, which the curl command 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from kyren_conformance.exchange import Exchange
@@ -13,6 +14,17 @@ from kyren_conformance.findings import Finding
 
 REDACTED = "***"
 BODY_SHOWN = 2048  # bytes of a body quoted in a failure message
+
+# Wrong credentials near the real one (cases.near_misses) would reveal it, so they are masked too, each
+# with a mask saying how it derives from the secret; curl rebuilds it from the environment variable.
+DERIVED_MASKS = {"one_char_shorter": "***[:-1]", "one_char_longer": "***+last", "case_swapped": "***.swapcase"}
+_SHELL_FOR_MASK = {
+    "***": '"${env}"',
+    "***[:-1]": '"${{{env}%?}}"',
+    "***+last": '"${env}${{{env}: -1}}"',
+    "***.swapcase": '"$(printf %s "${env}" | tr a-zA-Z A-Za-z)"',
+}
+_MASK = re.compile(rb"(\*\*\*(?:\[:-1\]|\+last|\.swapcase)?)")
 
 
 def _ansi_c_quote(data: bytes) -> str:
@@ -30,8 +42,14 @@ def _ansi_c_quote(data: bytes) -> str:
 
 
 def _quote_with_secret(data: bytes, secret_env: str) -> str:
-    parts = data.split(REDACTED.encode())
-    return f'"${secret_env}"'.join(_ansi_c_quote(p) if p else "''" for p in parts)
+    """Quote for bash, turning each mask back into the secret (or its derived value) from the environment."""
+    out = []
+    for i, part in enumerate(_MASK.split(data)):
+        if i % 2:  # a mask (split keeps the captured separators at odd positions)
+            out.append(_SHELL_FOR_MASK[part.decode()].format(env=secret_env))
+        elif part or i == 0:
+            out.append(_ansi_c_quote(part))
+    return "".join(out)
 
 
 def curl_command(exchange: Exchange, secret_env: str = "KYREN_TOKEN") -> str:

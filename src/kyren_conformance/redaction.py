@@ -51,13 +51,15 @@ def _url_forms(secret: str) -> set[str]:
     return forms
 
 
-def _all_forms(secrets: Iterable[str]) -> list[str]:
-    forms: set[str] = set()
-    for secret in secrets:
+def _all_forms(secrets: Mapping[str, str]) -> dict[str, str]:
+    """Every wire form of every secret, with its mask; longest first (dicts keep their order)."""
+    masks: dict[str, str] = {}
+    for secret, mask in secrets.items():
         if secret:
-            forms |= {secret} | _json_forms(secret) | _url_forms(secret)
+            for form in {secret} | _json_forms(secret) | _url_forms(secret):
+                masks.setdefault(form, mask)
     # Longest first, so that a secret containing another secret is masked whole rather than in parts.
-    return sorted(forms, key=lambda form: (-len(form.encode("utf-8")), form))
+    return {form: masks[form] for form in sorted(masks, key=lambda form: (-len(form.encode("utf-8")), form))}
 
 
 def _is_sensitive_header(name: str) -> bool:
@@ -66,19 +68,28 @@ def _is_sensitive_header(name: str) -> bool:
 
 
 class Redactor:
-    """Replaces configured secrets by `***`. Immutable once built; safe to share between threads."""
+    """Replaces configured secrets by `***`. Immutable once built; safe to share between threads.
 
-    __slots__ = ("_text_pattern", "_bytes_pattern", "longest")
+    `secrets` may map each secret to its own mask (e.g. a value derived from the token gets a mask
+    that says how it was derived, so a reproduction can rebuild it from `$KYREN_TOKEN`).
+    """
+
+    __slots__ = ("_text_pattern", "_bytes_pattern", "_text_masks", "_bytes_masks", "longest")
     _text_pattern: re.Pattern[str] | None
     _bytes_pattern: re.Pattern[builtins.bytes] | None
+    _text_masks: dict[str, str]
+    _bytes_masks: dict[builtins.bytes, builtins.bytes]
     longest: int
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        forms = _all_forms(secrets)
+    def __init__(self, secrets: Iterable[str] | Mapping[str, str]) -> None:
+        masks = _all_forms(secrets if isinstance(secrets, Mapping) else dict.fromkeys(secrets, MASK))
+        forms = list(masks)
         text_pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
         bytes_pattern = re.compile(b"|".join(re.escape(f.encode("utf-8")) for f in forms)) if forms else None
         object.__setattr__(self, "_text_pattern", text_pattern)
         object.__setattr__(self, "_bytes_pattern", bytes_pattern)
+        object.__setattr__(self, "_text_masks", masks)
+        object.__setattr__(self, "_bytes_masks", {f.encode("utf-8"): m.encode() for f, m in masks.items()})
         # Length in bytes of the longest form: how far past a cut a secret may reach (see the client's cap).
         object.__setattr__(self, "longest", max((len(f.encode("utf-8")) for f in forms), default=0))
 
@@ -90,10 +101,12 @@ class Redactor:
         return "Redactor(...)"
 
     def text(self, text: str) -> str:
-        return self._text_pattern.sub(MASK, text) if self._text_pattern else text
+        return self._text_pattern.sub(lambda m: self._text_masks[m.group(0)], text) if self._text_pattern else text
 
     def bytes(self, data: builtins.bytes) -> builtins.bytes:
-        return self._bytes_pattern.sub(MASK.encode(), data) if self._bytes_pattern else data
+        if not self._bytes_pattern:
+            return data
+        return self._bytes_pattern.sub(lambda m: self._bytes_masks[m.group(0)], data)
 
     def bytes_head(self, data: builtins.bytes, size: int) -> builtins.bytes:
         """The first `size` bytes of `data`, redacted, where a secret that crosses the cut is masked whole.
@@ -107,7 +120,7 @@ class Redactor:
         for match in self._bytes_pattern.finditer(data):
             if match.start() >= size:
                 break
-            kept += [data[position : match.start()], MASK.encode()]
+            kept += [data[position : match.start()], self._bytes_masks[match.group(0)]]
             position = match.end()
         if position < size:
             kept.append(data[position:size])

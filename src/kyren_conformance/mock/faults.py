@@ -203,6 +203,24 @@ class Non2xxErrorZero(Reference):
         return answer
 
 
+@fault("wrapped-body-unwrapped", "a JSON array or string holding the request is unwrapped and processed", "M3")
+class WrappedBodyUnwrapped(Reference):
+    # A "be liberal" parser: takes the first element of an array, or decodes a JSON string a second time.
+    def parse(self, call: Call) -> Answer | None:
+        try:
+            obj = json.loads(call.incoming.body.decode("utf-8"))
+            if isinstance(obj, list) and obj:
+                obj = obj[0]
+            elif isinstance(obj, str):
+                obj = json.loads(obj)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return super().parse(call)
+        if isinstance(obj, dict):
+            call.obj = obj
+            return None
+        return super().parse(call)
+
+
 @fault("extra-field-crash", "an unknown field crashes a strict deserialiser (HTTP 500)", "M6")
 class ExtraFieldCrash(Reference):
     def screen(self, call: Call) -> Answer | None:
