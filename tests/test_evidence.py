@@ -25,15 +25,24 @@ def _redactor() -> Redactor:
 def _exchange(body: bytes, content_type: str | None = "application/json") -> Exchange:
     r = _redactor()
     headers = (("Content-Type", content_type),) if content_type else ()
-    return Exchange("POST", "http://127.0.0.1:1/v1/CloseSession", headers, r.bytes(body), "case", 0, 0.01,
-                    Response(200, "OK", (), b'{"error": 0}', False))
+    return Exchange(
+        "POST",
+        "http://127.0.0.1:1/v1/CloseSession",
+        headers,
+        r.bytes(body),
+        "case",
+        0,
+        0.01,
+        Response(200, "OK", (), b'{"error": 0}', False),
+    )
 
 
 def _data_sent_by(command: str) -> bytes:
     """Run the command in bash with a `curl` that prints its --data-binary argument."""
     fake_curl = 'curl() { while [ "$#" -gt 0 ]; do [ "$1" = --data-binary ] && printf %s "$2"; shift; done; }; '
-    result = subprocess.run(["bash", "-c", fake_curl + command], capture_output=True,
-                            env={**os.environ, "KYREN_TOKEN": TOKEN}, check=True)
+    result = subprocess.run(
+        ["bash", "-c", fake_curl + command], capture_output=True, env={**os.environ, "KYREN_TOKEN": TOKEN}, check=True
+    )
     return result.stdout
 
 
