@@ -35,6 +35,9 @@ def test_reference_mock_is_conformant(contract: Contract, tmp_path: Path) -> Non
     assert result.code == 0, result.output[-3000:]
     assert set(result.outcomes().values()) == {"passed"}
     assert "CONFORMANT: 0 MUST failures, 0 SHOULD warnings" in result.output.splitlines()[-1]
+    # every exchange is kept as evidence, one JSON line each, not only those behind a finding
+    lines = (result.report_dir / "exchanges.jsonl").read_text().splitlines()
+    assert len(lines) == result.results["identity"]["requests"] > 50
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))

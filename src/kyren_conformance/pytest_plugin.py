@@ -297,12 +297,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if session.config.stash.get(INTERNAL_ERRORS, None):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-    from kyren_conformance.results import results_of, write_json
+    from kyren_conformance.results import results_of, write_exchanges, write_json
 
     results = results_of(run, current_verdict(session.config), complete=not run.interrupted)
     session.config.stash[RESULTS] = results
     if run.settings.json_report is not None:
         write_json(run.settings.json_report, results)
+        write_exchanges(run.settings.json_report.with_name("exchanges.jsonl"), run.all_exchanges(), run.secret_env)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

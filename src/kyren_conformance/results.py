@@ -123,6 +123,16 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
     }
 
 
+def write_exchanges(path: Path, exchanges: list[Exchange], secret_env: str) -> None:
+    """Every exchange of the run, one JSON object a line: the full evidence, not only the findings'."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        for e in exchanges:
+            out.write(json.dumps(exchange_data(e, secret_env), ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
