@@ -366,8 +366,20 @@ class CliCase:
     exit_code: int = 1
 
 
+class PatientServer(LoopbackServer):
+    """A LoopbackServer with more patience: the CLI takes a second or more to start before its first request,
+    and a server that gave up by then (PATIENCE counts from its birth) would answer instead of hanging."""
+
+    patience = 20.0
+
+    def stopping(self, interval: float | None = None) -> bool:
+        left = self._born + self.patience - time.monotonic()
+        self.stop.wait(max(0.0, left if interval is None else min(interval, left)))
+        return self.stop.is_set() or time.monotonic() >= self._born + self.patience
+
+
 def _serve(stack: contextlib.ExitStack, handler: Handler, tls: ssl.SSLContext | None = None) -> LoopbackServer:
-    return stack.enter_context(LoopbackServer(handler, tls))
+    return stack.enter_context(PatientServer(handler, tls))
 
 
 _CA: list[trustme.CA] = []
@@ -429,7 +441,7 @@ def _echo_token(stack: contextlib.ExitStack, directory: str) -> Target:
             head = head.replace(b"200 OK", f"200 OK {TOKEN}".encode())  # the reason phrase too
             conn.sendall(head + payload)
 
-    return Target(_serve(stack, handler).url, ("--token-file", token_file))
+    return Target(_serve(stack, handler).url, ("--token-file", token_file, "-v"))  # -v: the longer terminal output
 
 
 _TIMEOUT = r"no complete answer within 1 s \(the whole response; "
@@ -492,14 +504,14 @@ CLI_CASES = [
 ]
 
 
-def cli_options(target: Target, contract: Any) -> tuple[list[str], dict[str, str]]:
+def cli_options(target: Target, contract: Any, timeout: str = "1") -> tuple[list[str], dict[str, str]]:
     """The CLI's options and environment for a target: TOKEN from KYREN_TOKEN, unless a token file is given."""
     from support import target_args
 
     args, env = target_args(target.url, mock_credentials(contract), contract)
     if "--token-file" in target.args:
         env = {name: value for name, value in env.items() if value != TOKEN}
-    return [*args, "--timeout", "1", *target.args], {**env, **dict(target.env)}
+    return [*args, "--timeout", timeout, *target.args], {**env, **dict(target.env)}
 
 
 @dataclasses.dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -167,6 +168,10 @@ def run_suite(argv: list[str]) -> int:
     # Only the plugins the suite needs: faster start-up, and no plugin of the user's environment
     # (random ordering, timeouts, ...) changes what a conformance run does.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    # pytest runs in the suite's folder (site-packages once installed): hypothesis' cache goes elsewhere.
+    os.environ.setdefault(
+        "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "kyren-conformance-hypothesis")
+    )
     catcher = _VerdictCatcher()
     suite_dir = data_dir("conformance")
     here = os.getcwd()
