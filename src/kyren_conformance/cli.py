@@ -153,10 +153,27 @@ def _refuse_secrets_on_command_line(extras: list[str]) -> None:
     raise SystemExit(USAGE_ERROR)
 
 
+def _check_settings(ns: argparse.Namespace) -> str | None:
+    """The configuration error, if any, found before pytest starts (so it reads like every other CLI error)."""
+    from kyren_conformance.settings import ConfigError, resolve
+
+    options = {flag.lstrip("-").replace("-", "_"): getattr(ns, dest) for dest, flag in _PASS_THROUGH.items()}
+    options.update(kyren_field=ns.field, kyren_strict=ns.strict, kyren_json_report=ns.json_report)
+    try:
+        resolve(options.get)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def run_suite(argv: list[str]) -> int:
     ns, extras = _parser().parse_known_args(argv)
     if extras:
         _refuse_secrets_on_command_line(extras)
+    problem = _check_settings(ns)
+    if problem:
+        sys.stderr.write(f"kyren-conformance: {problem}\n")
+        return USAGE_ERROR
 
     import pytest
 
