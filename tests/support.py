@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kyren_conformance.contract import Contract
+from kyren_conformance.mutation import target_args
+
+__all__ = ["CliRun", "run_cli", "target_args"]
 
 
 @dataclass
@@ -47,16 +49,3 @@ def run_cli(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = Non
         timeout=timeout,
     )
     return CliRun(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started, report_dir)
-
-
-def target_args(url: str, credentials: dict[str, str], contract: Contract) -> tuple[list[str], dict[str, str]]:
-    """Command-line options and environment that point the suite at a target with these credentials."""
-    args, env = ["--target-url", url], {}
-    for f in contract.fields:
-        if f.name not in credentials:
-            continue
-        if f.secret and f.env:
-            env[f.env] = credentials[f.name]
-        else:
-            args += ["--field", f"{f.name}={credentials[f.name]}"]
-    return args, env

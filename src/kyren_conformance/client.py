@@ -290,6 +290,7 @@ class _WatchedHTTPConnection(HTTPConnection):
     kyren_deadline: _Deadline | None = None
 
     def connect(self) -> None:
+        # For HTTPS too: urllib3 sets `sock` before the TLS handshake, so a handshake that drips is cut as well.
         _attach_to_current_send(self)
         super().connect()
 
@@ -299,17 +300,8 @@ class _WatchedHTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    kyren_deadline: _Deadline | None = None
-
-    def connect(self) -> None:
-        # urllib3 sets `sock` before the TLS handshake, so a handshake that drips is cut at the deadline too.
-        _attach_to_current_send(self)
-        super().connect()
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach_to_current_send(self)
-        super().request(*args, **kwargs)
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    """HTTPS with the same hooks (the MRO puts them in front of HTTPSConnection's connect and request)."""
 
 
 _Watched = _WatchedHTTPConnection | _WatchedHTTPSConnection

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +46,15 @@ class Outcome:
         return "killed" if self.ok else "SURVIVED"
 
 
-def _args_for(server: MockServer, contract: Contract) -> tuple[list[str], dict[str, str]]:
-    args, env = ["--target-url", server.url], {}
+def target_args(url: str, credentials: Mapping[str, str], contract: Contract) -> tuple[list[str], dict[str, str]]:
+    """CLI options and environment that point a run at a target with these credentials (secrets via env)."""
+    args, env = ["--target-url", url], {}
     for f in contract.fields:
-        if f.name in server.credentials:
+        if f.name in credentials:
             if f.secret and f.env:
-                env[f.env] = server.credentials[f.name]
+                env[f.env] = credentials[f.name]
             else:
-                args += ["--field", f"{f.name}={server.credentials[f.name]}"]
+                args += ["--field", f"{f.name}={credentials[f.name]}"]
     return args, env
 
 
@@ -72,7 +74,7 @@ def run_variant(contract: Contract, kind: str, name: str, timeout: float, fault_
             fault_delay=fault_delay,
         ) as server,
     ):
-        args, env = _args_for(server, contract)
+        args, env = target_args(server.url, server.credentials, contract)
         report = Path(tmp) / "report.html"
         proc = subprocess.run(
             [
