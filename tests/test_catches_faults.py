@@ -5,12 +5,13 @@ Each case runs the real CLI in a subprocess against a real loopback server, as a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from kyren_conformance.contract import Contract
-from kyren_conformance.mock import DIALECTS, FAULTS, MockServer
+from kyren_conformance.mock import DIALECTS, FAULTS, MockServer, reference_code_table
 from support import CliRun, run_cli, target_args
 
 TIMEOUT = 1.0  # the suite's deadline in these runs; timing faults wait twice as long
@@ -31,13 +32,21 @@ def _run_against(
 
 
 def test_reference_mock_is_conformant(contract: Contract, tmp_path: Path) -> None:
-    result = _run_against(contract, tmp_path)
+    profile = tmp_path / "profile.json"  # the mock's code table, so that S7 checks every code too
+    profile.write_text(json.dumps({"code_table": {str(k): v for k, v in reference_code_table(contract).items()}}))
+    result = _run_against(contract, tmp_path, extra=("--profile", str(profile)))
     assert result.code == 0, result.output[-3000:]
     assert set(result.outcomes().values()) == {"passed"}
     assert "CONFORMANT: 0 MUST failures, 0 SHOULD warnings" in result.output.splitlines()[-1]
     # every exchange is kept as evidence, one JSON line each, not only those behind a finding
     lines = (result.report_dir / "exchanges.jsonl").read_text().splitlines()
     assert len(lines) == result.results["identity"]["requests"] > 50
+
+
+def test_without_a_code_table_S7_is_not_applicable_and_says_why(contract: Contract, tmp_path: Path) -> None:
+    result = _run_against(contract, tmp_path, extra=("-v",))
+    assert result.code == 0 and result.outcomes()["S7"] == "not applicable"
+    assert "S7 not applicable: no code table declared in the target profile" in result.output
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))

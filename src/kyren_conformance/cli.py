@@ -123,7 +123,7 @@ def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
     if ns.strict:
         args.append("--kyren-strict")
     # Quiet: a progress line, one line per failed check, the verdict; the evidence is in the report.
-    args += ["-v", "--tb=short"] if ns.verbose else ["-q", "--tb=no", "-rfE"]
+    args += ["-v", "--tb=short", "-rfEs"] if ns.verbose else ["-q", "--tb=no", "-rfEs"]
     return args
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets as _secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kyren_conformance.cases import Case, build_cases, near_misses
 from kyren_conformance.client import Client, ClientSettings
@@ -38,6 +38,7 @@ class RuleRecord:
     failed: int = 0
     warned: int = 0
     judged: int = 0  # judgements made; 0 for a rule whose tests never ran (an interrupted run)
+    not_applicable: str | None = None  # why the rule had nothing to check on this run
 
 
 class ConformanceRun:
@@ -47,8 +48,13 @@ class ConformanceRun:
         self.values = dict(settings.values) if settings.target_url else mock_credentials(self.contract)
         self.secrets = self._secrets()
         self.cases = build_cases(self.contract, self.values, settings.seed)
+        profile = settings.profile
+        if settings.target_url is None and not profile.code_table:
+            from kyren_conformance.mock import reference_code_table
+
+            profile = replace(profile, code_table=reference_code_table(self.contract))  # the mock declares its codes
         self.ctx = JudgeContext.for_contract(
-            self.contract, settings.profile, replay_policy=settings.replay_policy, timeout=settings.timeout
+            self.contract, profile, replay_policy=settings.replay_policy, timeout=settings.timeout
         )
         self.exchanges: dict[str, tuple[Exchange, ...]] = {}
         self.records: dict[str, RuleRecord] = {r.id: RuleRecord() for r in self.contract.rules}
@@ -130,6 +136,12 @@ class ConformanceRun:
     @property
     def request_count(self) -> int:
         return sum(1 for e in self.all_exchanges() if not e.not_sent)
+
+    def not_applicable(self, rule_id: str) -> str | None:
+        """Why a rule has nothing to check on this run (e.g. no code table declared), or None."""
+        reason = REGISTRY[rule_id].not_applicable(self.ctx)
+        self.records[rule_id].not_applicable = reason
+        return reason
 
     def judge(self, rule_id: str, case: Case | None = None) -> list[Finding]:
         """The findings of one rule: on one case's exchanges, or on the whole run's."""

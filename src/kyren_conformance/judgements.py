@@ -42,6 +42,11 @@ class JudgeContext:
 
 
 Judge = Callable[[Sequence[Exchange], JudgeContext], list[Finding]]
+Applicability = Callable[[JudgeContext], str | None]  # why the rule has nothing to check, or None
+
+
+def _always(ctx: JudgeContext) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -49,16 +54,19 @@ class Judgement:
     rule_id: str
     scope: Literal["case", "run"]  # judged on one case's exchanges, or on every exchange of the run
     judge: Judge
+    not_applicable: Applicability = _always
 
 
 REGISTRY: dict[str, Judgement] = {}
 
 
-def judgement(rule_id: str, scope: Literal["case", "run"]) -> Callable[[Judge], Judge]:
+def judgement(
+    rule_id: str, scope: Literal["case", "run"], not_applicable: Applicability = _always
+) -> Callable[[Judge], Judge]:
     def register(func: Judge) -> Judge:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} already has a judgement: {REGISTRY[rule_id].judge.__name__}")
-        REGISTRY[rule_id] = Judgement(rule_id, scope, func)
+        REGISTRY[rule_id] = Judgement(rule_id, scope, func, not_applicable)
         return func
 
     return register
@@ -413,7 +421,11 @@ def one_code_form(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Find
     ]
 
 
-@judgement("S7", "run")
+def _without_code_table(ctx: JudgeContext) -> str | None:
+    return None if ctx.profile.code_table else "no code table declared in the target profile (--profile; E3)"
+
+
+@judgement("S7", "run", not_applicable=_without_code_table)
 def codes_declared(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
     table = ctx.profile.code_table
     if not table:

@@ -259,6 +259,9 @@ def kyren_check(kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check
     from kyren_conformance.evidence import failure_text
 
     def check(rule_id: str, case: Case | None = None) -> None:
+        reason = kyren_run.not_applicable(rule_id)
+        if reason:
+            pytest.skip(f"{rule_id} not applicable: {reason}")
         kyren_run.send_all()
         findings = kyren_run.judge(rule_id, case)
         if not findings:

@@ -18,7 +18,13 @@ from kyren_conformance.report_svg import latency_svg
 OPEN_FINDINGS = 3  # findings per rule shown expanded; the rest are one click away (<details>)
 BODY_SHOWN = 2048  # characters of a body quoted in the report (results.json keeps more)
 _ERRATUM = re.compile(r"\bE[0-9]+\b")
-_OUTCOME_TEXT = {"failed": "FAILED", "warned": "WARNING", "passed": "passed", "not run": "not run"}
+_OUTCOME_TEXT = {
+    "failed": "FAILED",
+    "warned": "WARNING",
+    "passed": "passed",
+    "not run": "not run",
+    "not applicable": "not applicable",
+}
 
 
 @dataclass(frozen=True)
@@ -186,7 +192,7 @@ def _tests_cell(tests: Sequence[str]) -> str:
 
 
 def _requests_cell(rule: Mapping[str, Any], ctx: ReportContext, total: int) -> str:
-    if rule["outcome"] == "not run":
+    if rule["outcome"] in ("not run", "not applicable"):
         return "—"
     if rule["id"] in ctx.run_wide_rules:
         return f'{total} <span class="kc-note">(whole run)</span>'
@@ -199,6 +205,8 @@ def _outcome_cell(rule: Mapping[str, Any]) -> str:
     cell = f'<{tag} class="kc-o kc-o-{_e(rule["outcome"].replace(" ", "-"))}">{_e(text)}</{tag}>'
     if rule["findings"]:
         cell += f'<br><a href="#findings-{_e(rule["id"])}">{_plural(rule["findings"], "finding")} →</a>'
+    if rule.get("note"):
+        cell += f'<br><span class="kc-note">{_e(rule["note"])}</span>'
     return cell
 
 

@@ -65,8 +65,10 @@ def _finding(f: Finding, secret_env: str) -> dict[str, Any]:
     }
 
 
-def _outcome(failed: int, warned: int, tests: int) -> str:
-    return "not run" if not tests else "failed" if failed else "warned" if warned else "passed"
+def _outcome(failed: int, warned: int, judged: int, not_applicable: str | None) -> str:
+    if not_applicable:
+        return "not applicable"
+    return "not run" if not judged else "failed" if failed else "warned" if warned else "passed"
 
 
 def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict[str, Any]:
@@ -83,7 +85,8 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
                 "source": rule.source,
                 "tests": record.tests,
                 "requests": record.requests,
-                "outcome": _outcome(record.failed, record.warned, record.judged),
+                "outcome": _outcome(record.failed, record.warned, record.judged, record.not_applicable),
+                "note": record.not_applicable or "",
                 "findings": len(record.findings),
             }
         )

@@ -245,6 +245,15 @@ class Reference:
     def base_code(self, kind: str, field: str | None) -> int:
         return self.codes[kind]
 
+    @classmethod
+    def code_table(cls, contract: Contract) -> dict[int, str]:
+        """The codes the reference answers, as a target profile declares them (E3)."""
+        table = {contract.success_code: "success"}
+        for kind, code in cls.codes.items():
+            code = code + 100 if code == contract.success_code else code
+            table[code] = f"{table[code]} / {kind}" if code in table else kind
+        return table
+
     def count(self, key: Any) -> int:
         """How many times `key` has been counted, this time included (for variants that vary by occurrence)."""
         with self._lock:
