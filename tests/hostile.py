@@ -250,6 +250,14 @@ def json_responder(
     return handler
 
 
+def one_answer_then_close(conn: socket.socket, server: LoopbackServer) -> None:
+    """Answers one request as HTTP/1.1 keep-alive would, then closes without saying `Connection: close`."""
+    if server.read_request(conn) is not None:
+        payload = b'{"error": 0}'
+        conn.sendall(_head(length=len(payload)) + payload)
+    conn.close()
+
+
 def gzip_responder(payload: bytes) -> Handler:
     compressed = gzip.compress(payload)
 

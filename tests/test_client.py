@@ -298,6 +298,17 @@ def test_started_is_relative_to_the_run(answering: hostile.LoopbackServer) -> No
     assert 0 < exchange.elapsed < MARGIN
 
 
+def test_a_server_that_silently_closes_kept_alive_connections_is_retried_once() -> None:
+    # Without the retry, some sends reuse a connection the server has already closed and get no answer.
+    with (
+        hostile.LoopbackServer(hostile.one_answer_then_close) as server,
+        Client(ClientSettings(server.url), Redactor([])) as client,
+    ):
+        exchanges = [client.send("POST", "/close", REQUEST, 0.0) for _ in range(30)]
+    assert [e.failure for e in exchanges if e.response is None] == []
+    assert server.accepted >= 30
+
+
 def test_send_never_raises(answering: hostile.LoopbackServer) -> None:
     bad_header = OutgoingRequest(b"{}", "application/json", "bad", extra_headers=(("X-Bad", "a\r\nb"),))
     client = Client(ClientSettings(answering.url), Redactor([]))

@@ -129,6 +129,16 @@ def describe_failure(exc: BaseException, url: str) -> str:
     return f"internal client error: {type(exc).__name__}: {_one_line(exc)}"
 
 
+def _closed_before_answering(exc: BaseException, progress: _Progress, deadline: _Deadline) -> bool:
+    """A kept-alive connection the server had already closed: worth one more try on a fresh one.
+
+    A server may close an idle connection without saying `Connection: close`; the next request on it
+    then meets a reset or an EOF before any byte of answer (RFC 9112, 9.3.1 lets a client retry).
+    """
+    lost = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+    return not progress.headers and not deadline.expired and any(isinstance(c, lost) for c in _causes(exc))
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     """The exception and everything it wraps: requests and urllib3 nest the real cause several levels deep."""
     seen: list[BaseException] = []
@@ -433,6 +443,11 @@ class Client:
             raw = self._fetch(prepared, deadline, progress)
         except Exception as exc:
             failure = describe_failure(exc, attempt.url)
+            if _closed_before_answering(exc, progress, deadline):
+                try:
+                    raw, failure = self._fetch(prepared, deadline, progress), None
+                except Exception as again:
+                    failure = describe_failure(again, attempt.url)
         finally:
             _sending.deadline = None
             deadline.finish()
