@@ -135,6 +135,8 @@ def _not_json(response: requests.Response) -> bool:
 DEFECTS: dict[str, Callable[[Probe], bool]] = {
     "missing-field-unchecked": lambda p: p.succeeded(p.post(p.body(**{p.value: DROP}))),
     "uuid-optional": lambda p: p.succeeded(p.post(p.body(**{p.rid: DROP}))),
+    "presence-checked-only-with-optional": lambda p: p.succeeded(p.post(p.body(**{p.value: DROP, p.optional: DROP}))),
+    "auth-only-with-optional": lambda p: p.succeeded(p.post(p.body(**{p.secret: "wrong", p.optional: DROP}))),
     "types-coerced": lambda p: p.succeeded(p.post(p.body(**{p.value: 12345}))),
     "null-as-absent-optional": lambda p: p.succeeded(p.post(p.body(**{p.optional: None}))),
     "null-as-present": lambda p: p.succeeded(p.post(p.body(**{p.value: None}))),

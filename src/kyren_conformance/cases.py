@@ -102,14 +102,24 @@ def _valid_requests(b: _Builder) -> list[Case]:
     return cases
 
 
+def _without_optional(b: _Builder) -> str:
+    """The suffix of cases sent without the configured optional fields, or "" when there are none."""
+    names = [f.name for f in b.contract.fields if not f.required and f.name in b.values]
+    return "without_" + "+".join(names) if names else ""
+
+
 def _missing_fields(b: _Builder) -> list[Case]:
+    # Once with the optional fields and once without: a server may check in one branch only
+    # (closing one game's session vs every session).
+    without = _without_optional(b)
     cases = []
     for f in b.contract.required_fields:
-        payload = b.valid_payload()
-        del payload[f.name]
-        cases.append(
-            Case("missing_field", f.name, ("M3",), (b.json_request(payload, f"{f.name} missing"),), f"missing:{f.name}")
-        )
+        for suffix in ("", without) if without else ("",):
+            payload = b.valid_payload(optional=not suffix)
+            del payload[f.name]
+            label = f"{f.name} missing" + (f", {suffix.replace('_', ' ')}" if suffix else "")
+            param = f"{f.name}-{suffix}" if suffix else f.name
+            cases.append(Case("missing_field", param, ("M3",), (b.json_request(payload, label),), f"missing:{f.name}"))
     return cases
 
 
@@ -142,6 +152,7 @@ def near_misses(real: str) -> dict[str, str]:
 
 
 def _wrong_credentials(b: _Builder) -> list[Case]:
+    without = _without_optional(b)
     cases = []
     for f in b.contract.credential_fields:
         real = b.values.get(f.name, "")
@@ -149,6 +160,10 @@ def _wrong_credentials(b: _Builder) -> list[Case]:
         for kind, value in variants.items():
             request = b.with_value(f, value, f"wrong {f.name} ({kind})")
             cases.append(Case("wrong_credential", f"{f.name}-{kind}", ("M5",), (request,), f"auth:{f.name}"))
+        if without:  # the branch without optional fields must authenticate too
+            payload = {**b.valid_payload(optional=False), f.name: variants["random"]}
+            request = b.json_request(payload, f"wrong {f.name} (random), {without.replace('_', ' ')}")
+            cases.append(Case("wrong_credential", f"{f.name}-random-{without}", ("M5",), (request,), f"auth:{f.name}"))
     return cases
 
 

@@ -55,6 +55,23 @@ class UuidOptional(Reference):
         return super().check_field(field, value)
 
 
+@fault(
+    "presence-checked-only-with-optional",
+    "required fields are checked only when an optional field is sent (closing one game's session)",
+    "M3",
+)
+class PresenceCheckedOnlyWithOptional(Reference):
+    def validate(self, call: Call) -> Answer | None:
+        obj = self._obj(call)
+        if any(f.name in obj for f in self.contract.fields if not f.required):
+            return super().validate(call)
+        # The "close every session" branch only checks types of what is there.
+        for f in self.contract.fields:
+            if f.name in obj and (problem := self.check_field(f, obj[f.name])) is not None:
+                return self.refuse(problem, f"bad {f.name}", field=f.name)
+        return None
+
+
 # -- M4: types -------------------------------------------------------------------------------------
 
 
@@ -93,6 +110,19 @@ class ArrayUnwrapped(Reference):
 class TokenNotChecked(Reference):
     def credential_matches(self, field: Field, sent: Any, configured: str) -> bool:
         return field.secret or super().credential_matches(field, sent, configured)
+
+
+@fault(
+    "auth-only-with-optional",
+    "credentials are compared only when an optional field is sent (closing every session skips them)",
+    "M5",
+)
+class AuthOnlyWithOptional(Reference):
+    def authenticate(self, call: Call) -> Answer | None:
+        obj = self._obj(call)
+        if any(f.name in obj for f in self.contract.fields if not f.required):
+            return super().authenticate(call)
+        return None
 
 
 @fault("secure-login-not-checked", "the partner id is required but never compared", "M5")
