@@ -182,7 +182,22 @@ DEFECTS: dict[str, Callable[[Probe], bool]] = {
 
 
 # One probe per dialect: True when its behaviour shows.
+def _second_connection_waits(p: Probe) -> bool:
+    """While one kept-alive connection is open, a request on another one gets no answer."""
+    first = requests.Session()
+    try:
+        first.post(p.server.url + p.contract.http_path, json=p.body(), timeout=5)
+        with requests.Session() as second:
+            second.post(p.server.url + p.contract.http_path, json=p.body(), timeout=0.5)
+    except requests.exceptions.Timeout:
+        return True
+    finally:
+        first.close()
+    return False
+
+
 BEHAVIOURS: dict[str, Callable[[Probe], bool]] = {
+    "one-connection-at-a-time": _second_connection_waits,
     "errors-as-4xx": lambda p: (r := p.post(p.body(**{p.secret: "x"}))).status_code == 401 and str(p.code(r)) == "4",
     "string-codes": lambda p: p.code(p.post(p.body())) == "0" and p.code(p.post(raw=b"x")) == "1",
     "extra-response-fields": lambda p: {"timestamp", "requestId"} <= set(p.post(p.body()).json()),

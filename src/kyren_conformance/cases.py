@@ -6,6 +6,7 @@ and the rule ids that judge what comes back. Field names come from the contract 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -225,6 +226,31 @@ def _replays(b: _Builder) -> list[Case]:
         first = b.with_value(credential, "wrong-" + b.reference_value(credential)[:8], f"wrong {credential.name}")
         cases.append(Case("uuid_replay", f"wrong_{credential.name}", ("M7",), (first, _again(first))))
     return cases
+
+
+def with_fresh_request_ids(case: Case, contract: Contract) -> Case:
+    """The same case with new request ids (the same new id where its steps shared one), to send it again.
+
+    A target may have processed a request whose answer never reached us; its id is spent.
+    """
+    rid = contract.request_id_field
+    if rid is None:
+        return case
+    old_ids = {
+        s.payload[rid.name]
+        for s in case.steps
+        if isinstance(s.payload, dict) and isinstance(s.payload.get(rid.name), str)
+    }
+    renamed = {old: str(uuid.uuid4()) for old in old_ids if old}
+    steps = []
+    for step in case.steps:
+        body, payload = step.body, step.payload
+        for old, new in renamed.items():
+            body = body.replace(old.encode(), new.encode())
+        if isinstance(payload, dict) and payload.get(rid.name) in renamed:
+            payload = {**payload, rid.name: renamed[payload[rid.name]]}
+        steps.append(dataclasses.replace(step, body=body, payload=payload))
+    return dataclasses.replace(case, steps=tuple(steps))
 
 
 def _again(request: OutgoingRequest) -> OutgoingRequest:

@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -226,6 +227,10 @@ class _Deadline:
         with self._lock:
             self._finished = True
 
+    def connections(self) -> list[_Watched]:
+        with self._lock:
+            return list(self._connections)
+
 
 def _shut(sock: socket.socket | None) -> None:
     if sock is None:
@@ -407,6 +412,7 @@ class Client:
         # The adapter, not a requests.Session: Session.send reads a 3xx body to the end even with
         # allow_redirects=False (to build the next request), which would defeat the cap and the deadline.
         self._adapter = _WatchedAdapter(settings.pool_size, _read_extra_ca(settings.ca_bundle))
+        self._connections: weakref.WeakSet[_Watched] = weakref.WeakSet()  # every connection used, while alive
         self._watchdog = _Watchdog()
         self._user_agent = f"kyren-conformance/{__version__}"
 
@@ -420,6 +426,17 @@ class Client:
 
     def close(self) -> None:
         self._watchdog.stop()
+        self._adapter.close()
+
+    def drop_connections(self) -> None:
+        """Close every kept-alive connection; the next send opens a fresh one.
+
+        A server that serves one connection at a time is stuck on one of ours until it closes. Shut
+        the sockets down first: closing a pooled connection may leave its socket open while a finished
+        response still holds a file on it.
+        """
+        for conn in list(self._connections):
+            _shut(conn.sock)
         self._adapter.close()
 
     def send(self, method: str, path: str, request: OutgoingRequest, run_started: float) -> Exchange:
@@ -451,6 +468,7 @@ class Client:
         finally:
             _sending.deadline = None
             deadline.finish()
+            self._connections.update(deadline.connections())
         ended = time.monotonic()  # before redaction, which is not the target's time
         if deadline.expired or ended >= deadline.at:
             # Whatever the exception, or none: a body without a length "ends" when its socket is shut down.

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from kyren_conformance.cases import Case, build_cases, near_misses
+from kyren_conformance.cases import Case, build_cases, near_misses, with_fresh_request_ids
 from kyren_conformance.client import Client, ClientSettings
 from kyren_conformance.contract import Contract
 from kyren_conformance.evidence import DERIVED_MASKS, REDACTED
@@ -64,6 +64,7 @@ class ConformanceRun:
         self.send_seconds = 0.0
         self.interrupted = False
         self.unreachable: str | None = None  # why the target counts as unreachable, if it does
+        self.resent_one_at_a_time = 0  # cases that timed out under concurrency and were answered alone
         self._mock: object | None = None
         self._client: Client | None = None
         self._redactor = Redactor(self.secrets)
@@ -125,10 +126,35 @@ class ConformanceRun:
         finally:
             self.send_seconds += time.monotonic() - started
             exchanges = self.all_exchanges()
+            timed_out = [c for c in todo if any(e.timed_out for e in self.exchanges.get(c.id, ()))]
+            answered = any(e.response is not None for e in exchanges)
+            if timed_out and answered and not runner.breaker.open and self.settings.concurrency > 1:
+                self._resend_one_at_a_time(timed_out)
+                exchanges = self.all_exchanges()
             if runner.breaker.open:
                 self.unreachable = runner.breaker.why
             elif exchanges and all(e.response is None for e in exchanges):
                 self.unreachable = f"no request was answered (first: {exchanges[0].failure})"
+
+    def _resend_one_at_a_time(self, cases: list[Case]) -> None:
+        """Resend, one at a time on a fresh connection, the cases that timed out under concurrency.
+
+        A target that serves one connection at a time (a single-threaded HTTP/1.1 server) leaves our
+        other kept-alive connections unanswered: that is a limit to report, not an M9 failure. The first
+        case that times out again shows a genuinely slow path, and the resending stops there.
+        """
+        assert self._client is not None
+        self._client.drop_connections()
+        runner = Runner(
+            self._client, self.contract.http_method, self.contract.http_path, concurrency=1, redact=self._redactor.text
+        )
+        for case in cases:
+            fresh = with_fresh_request_ids(case, self.contract)
+            exchanges = runner.run([fresh])[fresh.id]
+            if any(e.timed_out for e in exchanges):
+                break
+            self.exchanges[case.id] = exchanges
+            self.resent_one_at_a_time += 1
 
     def all_exchanges(self) -> list[Exchange]:
         return [e for case in self.cases for e in self.exchanges.get(case.id, ())]

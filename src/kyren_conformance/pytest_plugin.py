@@ -235,6 +235,13 @@ def _send(config: pytest.Config, run: ConformanceRun) -> None:
     _write(config, f"sent {run.request_count} requests in {run.send_seconds:.2f} s; {answered} answered")
     if run.unreachable:
         _write(config, f"target unreachable: {run.unreachable}; the remaining requests were not sent")
+    if run.resent_one_at_a_time:
+        _write(
+            config,
+            f"{run.resent_one_at_a_time} cases timed out with {run.settings.concurrency} requests in flight and "
+            "were answered when resent one at a time: the target seems to serve one connection at a time "
+            "(--concurrency 1 suits it)",
+        )
 
 
 @pytest.hookimpl(wrapper=True)

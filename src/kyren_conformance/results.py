@@ -122,6 +122,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
             "media_types": verdict.media_types,
             "latency_ms": {k: round(v, 2) for k, v in verdict.latency_ms.items()},
             "unreachable": verdict.unreachable,
+            "resent_one_at_a_time": run.resent_one_at_a_time,
         },
     }
 

@@ -111,6 +111,8 @@ class Reference:
         DUPLICATE: 5, MEDIA: 6, ROUTE: 7, INTERNAL: 9,
     }  # fmt: skip
     replay_capacity: ClassVar[int] = 100_000
+    # True: the server serves one connection at a time, as a single-threaded HTTP/1.1 server does.
+    one_connection_at_a_time: ClassVar[bool] = False
 
     def __init__(self, contract: Contract, credentials: Mapping[str, str], *, fault_delay: float = 15.0) -> None:
         self.contract = contract

@@ -90,6 +90,11 @@ class ConnectionClose(Reference):
         return replace(super().render(answer, call), close=True)
 
 
+@dialect("one-connection-at-a-time", "a single-threaded HTTP/1.1 server: a second connection waits for the first")
+class OneConnectionAtATime(Reference):
+    one_connection_at_a_time = True
+
+
 @dialect("chunked", "bodies are sent with Transfer-Encoding: chunked instead of Content-Length")
 class Chunked(Reference):
     def render(self, answer: Answer, call: Call) -> Reply:

@@ -165,6 +165,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.behaviour = behaviour
         self.stopping = threading.Event()
         self.latency = 0.0
+        self.one_connection = threading.Lock()
         self._lock = threading.Lock()
         self._count = 0
         self._open: set[socket.socket] = set()
@@ -217,6 +218,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a run sends about a hundred requests."""
+
+    def handle(self) -> None:
+        if not self.server.behaviour.one_connection_at_a_time:
+            super().handle()
+            return
+        with self.server.one_connection:  # every request of this connection before any other connection
+            super().handle()
 
     def parse_request(self) -> bool:
         self.server.count_request()
