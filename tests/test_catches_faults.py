@@ -43,6 +43,14 @@ def test_reference_mock_is_conformant(contract: Contract, tmp_path: Path) -> Non
     assert len(lines) == result.results["identity"]["requests"] > 50
 
 
+def test_the_method_url_itself_works_as_the_target_url(contract: Contract, tmp_path: Path) -> None:
+    with MockServer(contract) as server:
+        args, env = target_args(server.url + contract.http_path, server.credentials, contract)
+        result = run_cli(args, tmp_path, env=env)
+    assert result.code == 0, result.output[-3000:]
+    assert result.results["findings"] == []
+
+
 def test_without_a_code_table_S7_is_not_applicable_and_says_why(contract: Contract, tmp_path: Path) -> None:
     result = _run_against(contract, tmp_path, extra=("-v",))
     assert result.code == 0 and result.outcomes()["S7"] == "not applicable"

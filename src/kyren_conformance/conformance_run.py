@@ -10,6 +10,7 @@ import secrets as _secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from kyren_conformance.cases import Case, build_cases, near_misses, with_fresh_request_ids
 from kyren_conformance.client import Client, ClientSettings
@@ -116,7 +117,7 @@ class ConformanceRun:
         runner = Runner(
             self._client,
             self.contract.http_method,
-            self.contract.http_path,
+            self.method_path,
             concurrency=self.settings.concurrency,
             redact=self._redactor.text,
         )
@@ -136,6 +137,17 @@ class ConformanceRun:
             elif exchanges and all(e.response is None for e in exchanges):
                 self.unreachable = f"no request was answered (first: {exchanges[0].failure})"
 
+    @property
+    def method_path(self) -> str:
+        """The contract's path, appended to the target URL unless the URL already ends with it.
+
+        Users give the base URL ("https://staging/api") or, as often, the method's own URL
+        ("https://staging/api/v1/CloseSession"); both mean the same endpoint.
+        """
+        path = self.contract.http_path
+        given = urlsplit(self.target_url or "").path.rstrip("/")
+        return "" if given.endswith(path.rstrip("/")) else path
+
     def _resend_one_at_a_time(self, cases: list[Case]) -> None:
         """Resend, one at a time on a fresh connection, the cases that timed out under concurrency.
 
@@ -146,7 +158,7 @@ class ConformanceRun:
         assert self._client is not None
         self._client.drop_connections()
         runner = Runner(
-            self._client, self.contract.http_method, self.contract.http_path, concurrency=1, redact=self._redactor.text
+            self._client, self.contract.http_method, self.method_path, concurrency=1, redact=self._redactor.text
         )
         for case in cases:
             fresh = with_fresh_request_ids(case, self.contract)
