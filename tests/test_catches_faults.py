@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kyren_conformance.contract import Contract
-from kyren_conformance.mock import DIALECTS, FAULTS, MockServer, reference_code_table
+from kyren_conformance.mock import DIALECTS, FAULTS, MockServer
+from kyren_conformance.mutation import reference_profile
 from support import CliRun, run_cli, target_args
 
 TIMEOUT = 1.0  # the suite's deadline in these runs; timing faults wait twice as long
@@ -26,15 +27,15 @@ def _run_against(
     dialect: str | None = None,
     extra: tuple[str, ...] = (),
 ) -> CliRun:
+    profile = tmp_path / "profile.json"  # the mock's code table (S7) and a p95 objective under the timeout (S5)
+    profile.write_text(json.dumps(reference_profile(contract, TIMEOUT)))
     with MockServer(contract, fault=fault, dialect=dialect, fault_delay=FAULT_DELAY) as server:
         args, env = target_args(server.url, server.credentials, contract)
-        return run_cli([*args, "--timeout", str(TIMEOUT), *extra], tmp_path, env=env)
+        return run_cli([*args, "--timeout", str(TIMEOUT), "--profile", str(profile), *extra], tmp_path, env=env)
 
 
 def test_reference_mock_is_conformant(contract: Contract, tmp_path: Path) -> None:
-    profile = tmp_path / "profile.json"  # the mock's code table, so that S7 checks every code too
-    profile.write_text(json.dumps({"code_table": {str(k): v for k, v in reference_code_table(contract).items()}}))
-    result = _run_against(contract, tmp_path, extra=("--profile", str(profile)))
+    result = _run_against(contract, tmp_path)
     assert result.code == 0, result.output[-3000:]
     assert set(result.outcomes().values()) == {"passed"}
     assert "CONFORMANT: 0 MUST failures, 0 SHOULD warnings" in result.output.splitlines()[-1]
@@ -52,7 +53,9 @@ def test_the_method_url_itself_works_as_the_target_url(contract: Contract, tmp_p
 
 
 def test_without_a_code_table_S7_is_not_applicable_and_says_why(contract: Contract, tmp_path: Path) -> None:
-    result = _run_against(contract, tmp_path, extra=("-v",))
+    with MockServer(contract) as server:
+        args, env = target_args(server.url, server.credentials, contract)
+        result = run_cli([*args, "-v"], tmp_path, env=env)
     assert result.code == 0 and result.outcomes()["S7"] == "not applicable"
     assert "S7 not applicable: no code table declared in the target profile" in result.output
 

@@ -123,6 +123,12 @@ def _whole_answer_slow(p: Probe) -> bool:
     return response.ok and time.monotonic() - started > FAULT_DELAY * 0.8
 
 
+def _slow_answer(p: Probe) -> bool:
+    started = time.monotonic()
+    p.post(p.body())
+    return time.monotonic() - started > 0.3 * FAULT_DELAY * 0.8
+
+
 def _not_json(response: requests.Response) -> bool:
     try:
         response.json()
@@ -176,6 +182,8 @@ DEFECTS: dict[str, Callable[[Probe], bool]] = {
     "inconsistent-codes": lambda p: len({p.code(p.post(p.body(**{p.value: DROP}))) for _ in range(2)}) == 2,
     "no-description-on-error": lambda p: p.contract.description_field not in p.post(p.body(**{p.secret: "x"})).json(),
     "echo-token": lambda p: p.server.credentials[p.secret] in p.post(p.body()).text,
+    "latency-spikes": lambda p: sum(_slow_answer(p) for _ in range(8)) == 1,
+    "undeclared-error-code": lambda p: p.code(p.post(p.body(**{p.value: 7}))) == 42,
     "mixed-code-forms": lambda p: {type(p.code(p.post(p.body()))), type(p.code(p.post(raw=b"x")))} == {int, str},
     "text-plain-media-type": lambda p: p.post(p.body()).headers["Content-Type"].startswith("text/plain"),
 }

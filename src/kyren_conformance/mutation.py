@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kyren_conformance.contract import Contract, ContractError, load_contract
-from kyren_conformance.mock import DIALECTS, FAULTS, MockServer
+from kyren_conformance.mock import DIALECTS, FAULTS, MockServer, reference_code_table
 from kyren_conformance.resources import default_contract_path
 
 
@@ -58,6 +58,12 @@ def target_args(url: str, credentials: Mapping[str, str], contract: Contract) ->
     return args, env
 
 
+def reference_profile(contract: Contract, timeout: float) -> dict[str, object]:
+    """The profile the catalogue runs with: the mock's code table (S7) and a p95 objective of 0.4 x timeout (S5)."""
+    table = {str(code): text for code, text in reference_code_table(contract).items()}
+    return {"code_table": table, "p95_ms": 400 * timeout}
+
+
 def run_variant(contract: Contract, kind: str, name: str, timeout: float, fault_delay: float) -> Outcome:
     variant = (FAULTS if kind == "fault" else DIALECTS)[name]
     strict = kind == "fault" and not any(r.startswith("M") for r in variant.rules)
@@ -76,6 +82,9 @@ def run_variant(contract: Contract, kind: str, name: str, timeout: float, fault_
     ):
         args, env = target_args(server.url, server.credentials, contract)
         report = Path(tmp) / "report.html"
+        profile = Path(tmp) / "profile.json"
+        profile.write_text(json.dumps(reference_profile(contract, timeout)))
+        extra += ["--profile", str(profile)]
         proc = subprocess.run(
             [
                 sys.executable,

@@ -17,6 +17,7 @@ from kyren_conformance.mock.behaviour import (
     INTERNAL,
     MALFORMED,
     MISSING,
+    WRONG_TYPE,
     Answer,
     Call,
     Reference,
@@ -350,6 +351,19 @@ class InconsistentCodes(Reference):
 class NoDescriptionOnError(Reference):
     def describes(self, answer: Answer) -> bool:
         return answer.succeeded and super().describes(answer)
+
+
+@fault("latency-spikes", "one answer in eight waits 0.3 x fault_delay (a cold cache, a GC pause)", "S5")
+class LatencySpikes(Reference):
+    def render(self, answer: Answer, call: Call) -> Reply:
+        reply = super().render(answer, call)
+        return replace(reply, delay=reply.delay + 0.3 * self.fault_delay) if self.count("spike") % 8 == 0 else reply
+
+
+@fault("undeclared-error-code", "a type error gets code 42, which the operator's code table does not list", "S7")
+class UndeclaredErrorCode(Reference):
+    def base_code(self, kind: str, field: str | None) -> int:
+        return 42 if kind == WRONG_TYPE else super().base_code(kind, field)
 
 
 @fault("echo-token", "every JSON answer echoes the request body, secret included (debug field)", "S4")
