@@ -10,24 +10,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from kyren_conformance.policy import REPLAY_POLICIES
-
-USAGE_ERROR = 4
-INTERNAL_ERROR = 3
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line and exit 4 (argparse's default is a usage block and exit 2, which means "interrupted" here).
-        self.exit(USAGE_ERROR, f"kyren-conformance: {message} (see --help)\n")
+from kyren_conformance.usage import INTERNAL_ERROR, USAGE_ERROR, UsageParser
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = UsageParser(
         prog="kyren-conformance",
-        allow_abbrev=False,  # `--token X` must not silently become `--token-file X`
         description="Check a Kyren API target against its contract. With no target, runs against the embedded "
         "reference mock. Subcommands: `mock` (serve the reference mock), `openapi` (export OpenAPI 3.1), "
         "`mutation` (score the suite on the mock's fault catalogue).",

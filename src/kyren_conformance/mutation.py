@@ -6,7 +6,6 @@ Each variant is a real run of the CLI, in its own process, against a fresh mock.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from kyren_conformance.contract import Contract, ContractError, load_contract
 from kyren_conformance.mock import DIALECTS, FAULTS, MockServer, reference_code_table
 from kyren_conformance.resources import default_contract_path
+from kyren_conformance.usage import UsageParser
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def _table(outcomes: list[Outcome]) -> str:
 
 
 def run_mutation(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="kyren-conformance mutation",
         allow_abbrev=False,
         description="Run the suite against every fault mode and dialect of the mock.",

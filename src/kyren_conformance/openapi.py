@@ -17,14 +17,14 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, NoReturn
+from typing import Any
 
 import jsonschema
 
 from kyren_conformance.contract import Contract, ContractError, Field, load_contract
 from kyren_conformance.resources import default_contract_path
+from kyren_conformance.usage import USAGE_ERROR, UsageParser
 
-USAGE_ERROR = 4  # the project's exit code for a usage or configuration error
 OPENAPI_VERSION = "3.1.0"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 RESPONSE_MEDIA_TYPE = "application/json"  # E9: every answer's body is JSON, whatever the request's media type
@@ -302,13 +302,8 @@ def _yaml(pyyaml: Any, document: dict[str, Any]) -> str:
     return str(pyyaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=120))
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = UsageParser(
         prog="kyren-conformance openapi",
         description="Write an OpenAPI 3.1 document generated from the method contracts and their schemas.",
     )
