@@ -136,6 +136,13 @@ def _bad_pem(tmp_path: Path) -> str:
     return str(path)
 
 
+def _a_file(tmp_path: Path) -> Path:
+    """A plain file, where the report folder should be: no run can save its results there."""
+    path = tmp_path / "not-a-folder"
+    path.write_text("")
+    return path
+
+
 def _error(name: str, extra: Any, message: str, token_in_env: bool = True, **marks: Any) -> Any:
     """A configuration error: extra options (given a scratch dir), what its one line says, KYREN_TOKEN set or not."""
     return pytest.param(extra, message, token_in_env, id=name, **marks)
@@ -163,6 +170,11 @@ CONFIG_ERRORS = [
         lambda d: ["--token-file", _token_file(d, "not UTF-8")],
         r"--token-file .*: cannot be read \('utf-8' codec can't decode",
         False,
+    ),
+    _error(
+        "report folder not writable",
+        lambda d: ["--report", str(_a_file(d) / "report.html")],
+        r"cannot write the results in .*not-a-folder: File exists",
     ),
     _error("contract not JSON", lambda d: ["--contract", _contract_file(d, '{"method": ')], r"contract .*: not JSON"),
     _error(

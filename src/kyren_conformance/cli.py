@@ -157,6 +157,20 @@ def _check_settings(ns: argparse.Namespace) -> str | None:
     return None
 
 
+def _unwritable_outputs(ns: argparse.Namespace) -> str | None:
+    """Make the output folders and prove they take a file, before a run that could not be saved."""
+    report = Path(ns.report)
+    for path in {report, Path(ns.junitxml or report.with_name("junit.xml")), Path(ns.json_report or report)}:
+        folder = path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".kyren-write-check-"):
+                pass
+        except OSError as exc:
+            return f"cannot write the results in {folder}: {exc.strerror or exc}"
+    return None
+
+
 def run_suite(argv: list[str]) -> int:
     ns, extras = _parser().parse_known_args(argv)
     if extras:
@@ -172,7 +186,10 @@ def run_suite(argv: list[str]) -> int:
 
     shown_report = ns.report
     _absolute_paths(ns)
-    Path(ns.report).parent.mkdir(parents=True, exist_ok=True)
+    problem = _unwritable_outputs(ns)
+    if problem:
+        sys.stderr.write(f"kyren-conformance: {problem}\n")
+        return USAGE_ERROR
     # Only the plugins the suite needs: faster start-up, and no plugin of the user's environment
     # (random ordering, timeouts, ...) changes what a conformance run does.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
