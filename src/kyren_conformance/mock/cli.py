@@ -67,7 +67,7 @@ def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
             latency=args.latency,
         )  # fmt: skip
         server.start()
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
         return _fail(str(exc))
     try:
         _announce(server)
