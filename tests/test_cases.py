@@ -80,5 +80,10 @@ def test_long_values_are_several_kilobytes_and_without_game_id_no_with_case() ->
 
 
 def test_near_misses_differ_from_the_real_value() -> None:
-    assert near_misses("Ab1") == {"one_char_shorter": "Ab", "one_char_longer": "Ab11", "case_swapped": "aB1"}
+    assert near_misses("Ab1") == {
+        "one_char_shorter": "Ab",
+        "one_char_longer": "Ab11",
+        "padded": " Ab1 ",
+        "case_swapped": "aB1",
+    }
     assert "case_swapped" not in near_misses("123")

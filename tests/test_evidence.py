@@ -18,7 +18,7 @@ TOKEN = "Tok-en/42'x"
 
 
 def _redactor() -> Redactor:
-    masks = {value: DERIVED_MASKS[kind] for kind, value in near_misses(TOKEN).items()}
+    masks = {value: DERIVED_MASKS[kind] for kind, value in near_misses(TOKEN).items() if kind in DERIVED_MASKS}
     return Redactor({**masks, TOKEN: REDACTED})
 
 

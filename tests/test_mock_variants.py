@@ -153,6 +153,7 @@ DEFECTS: dict[str, Callable[[Probe], bool]] = {
         p.succeeded(p.post(p.body(**{p.secret: t})))
         for t in (p.server.credentials[p.secret][:-1], p.server.credentials[p.secret] + "x")
     ),
+    "credentials-trimmed": lambda p: p.succeeded(p.post(p.body(**{p.secret: f" {p.server.credentials[p.secret]} "}))),
     "case-insensitive-token": lambda p: p.succeeded(
         p.post(p.body(**{p.secret: p.server.credentials[p.secret].swapcase()}))
     ),

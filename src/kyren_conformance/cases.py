@@ -145,8 +145,8 @@ def _wrong_types(b: _Builder) -> list[Case]:
 
 
 def near_misses(real: str) -> dict[str, str]:
-    """Values an integrator's comparison gets wrong: prefix, suffix or case-insensitive matches."""
-    out = {"one_char_shorter": real[:-1], "one_char_longer": real + real[-1:]}
+    """Values an integrator's comparison gets wrong: prefix, suffix, case-insensitive or trimmed matches."""
+    out = {"one_char_shorter": real[:-1], "one_char_longer": real + real[-1:], "padded": f" {real} "}
     if real.swapcase() != real:
         out["case_swapped"] = real.swapcase()
     return {k: v for k, v in out.items() if v and v != real}

@@ -75,7 +75,9 @@ class ConformanceRun:
         values = [self.values[f.name] for f in self.contract.secret_fields if f.name in self.values]
         masks = {extra: REDACTED for extra in self.settings.profile.extra_secrets if extra}
         for secret in values:
-            masks.update({value: DERIVED_MASKS[kind] for kind, value in near_misses(secret).items()})
+            # (a padded value holds the secret itself, which its own mask covers)
+            derived = {k: v for k, v in near_misses(secret).items() if k in DERIVED_MASKS}
+            masks.update({value: DERIVED_MASKS[kind] for kind, value in derived.items()})
             masks[secret] = REDACTED
         return masks
 

@@ -126,6 +126,13 @@ class AuthOnlyWithOptional(Reference):
         return None
 
 
+@fault("credentials-trimmed", "credentials are compared after trimming whitespace (a form library's habit)", "M5")
+class CredentialsTrimmed(Reference):
+    def credential_matches(self, field: Field, sent: Any, configured: str) -> bool:
+        trimmed = sent.strip() if isinstance(sent, str) else sent
+        return super().credential_matches(field, trimmed, configured)
+
+
 @fault("secure-login-not-checked", "the partner id is required but never compared", "M5")
 class SecureLoginNotChecked(Reference):
     def credential_matches(self, field: Field, sent: Any, configured: str) -> bool:
