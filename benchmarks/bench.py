@@ -25,6 +25,7 @@ import requests
 
 from kyren_conformance.contract import load_contract
 from kyren_conformance.mock import MockServer
+from kyren_conformance.mutation import target_args
 from kyren_conformance.resources import default_contract_path
 
 CONTRACT = load_contract(default_contract_path())
@@ -57,9 +58,9 @@ def _startup() -> float:
 
 
 def _suite(server: MockServer, concurrency: int) -> float:
-    env = {**os.environ, "KYREN_TOKEN": server.credentials["token"]}
-    args = ["--target-url", server.url, "--concurrency", str(concurrency)]
-    args += [f"--field={k}={v}" for k, v in server.credentials.items() if k != "token"]
+    args, secrets = target_args(server.url, server.credentials, CONTRACT)  # the product's own helper
+    env = {**os.environ, **secrets}
+    args += ["--concurrency", str(concurrency)]
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         proc = subprocess.run(
@@ -78,12 +79,14 @@ def _suite(server: MockServer, concurrency: int) -> float:
 
 def _floor(server: MockServer, count: int) -> float:
     """`count` valid requests, one after the other, on one keep-alive session."""
-    body = {k: v for k, v in server.credentials.items()}
+    body = dict(server.credentials)
+    request_id = CONTRACT.request_id_field
     url = server.url + CONTRACT.http_path
     with requests.Session() as session:
         started = time.perf_counter()
         for _ in range(count):
-            body["uuid"] = str(uuid.uuid4())
+            if request_id is not None:
+                body[request_id.name] = str(uuid.uuid4())
             session.post(url, json=body, timeout=10).raise_for_status()
         return time.perf_counter() - started
 
