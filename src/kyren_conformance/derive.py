@@ -1,0 +1,592 @@
+"""Derive a method's contract and JSON Schemas (2020-12) from its provider document.
+
+Method and path come from the examples; fields, types, required/optional and the source clause from
+the tables; example values from the JSON blocks. Where the document contradicts itself, nothing is
+hidden: each contradiction becomes a numbered erratum quoting its clause, marked for review, with the
+decision DESIGN.md takes for that kind (E1, E2, ...). On the request side the decisions follow one
+principle: the suite sends what every reading of the document accepts, and demands a refusal only
+for what no reading accepts, so a server is never failed for having picked one reading.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import ftfy
+
+from kyren_conformance.method_doc import Block, DocumentError, MethodDoc, Row, Side, read_method_doc
+from kyren_conformance.suite_rules import suite_rules
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_ID_BASE = "https://kyren-conformance.invalid/schemas/"
+JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array")
+
+# The document's data types (lower-cased, size suffix such as `(10,2)` dropped) and their JSON type.
+DOC_TYPES = {
+    **dict.fromkeys(("string", "str", "text", "char", "varchar", "uuid", "guid", "date", "datetime", "timestamp",
+                     "enum", "url"), "string"),
+    **dict.fromkeys(("decimal", "number", "numeric", "float", "double", "money", "real"), "number"),
+    **dict.fromkeys(("integer", "int", "long", "short", "int32", "int64", "bigint"), "integer"),
+    **dict.fromkeys(("boolean", "bool"), "boolean"),
+    **dict.fromkeys(("object", "json", "map", "dictionary"), "object"),
+    **dict.fromkeys(("array", "list"), "array"),
+}  # fmt: skip
+
+# Kyren's generic fields: every method that has one reads it from the same command-line option.
+GENERIC_FIELDS: dict[str, dict[str, Any]] = {
+    "secureLogin": {"role": "credential", "option": "secure_login", "env": "KYREN_SECURE_LOGIN"},
+    "token": {"role": "credential", "secret": True, "option": "token_file", "env": "KYREN_TOKEN"},
+    "userId": {"role": "value", "option": "user_id", "env": "KYREN_USER_ID"},
+    "gameId": {"role": "value", "option": "game_id", "env": "KYREN_GAME_ID"},
+}
+REQUEST_ID_NAMES = ("uuid",)
+CODE_FIELD_NAMES = ("error", "errorCode", "code", "resultCode")
+DESCRIPTION_FIELD_NAMES = ("description", "message", "errorDescription")
+
+_REQUIRED_WORDS = {"required", "mandatory", "yes", "y", "m", "true", "必須"}
+_OPTIONAL_WORDS = {"optional", "no", "n", "o", "false", "conditional", ""}
+_PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_DIGITS = "^-?[0-9]+$"
+_TABLE_HEADER = "Name | Data Type | Description | Remark"
+_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+@dataclass
+class Erratum:
+    """A contradiction or gap of the document and the decision taken; `key` stays stable across runs."""
+
+    key: str
+    line: int
+    clause: str
+    document: str
+    decision: str
+    id: str = ""
+    review: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "key": self.key, "line": self.line, "clause": self.clause,
+            "document": self.document, "decision": self.decision, "review": self.review,
+        }  # fmt: skip
+
+
+@dataclass
+class Derived:
+    """What derive makes of one document: file stem, contract and schemas, all plain JSON data."""
+
+    name: str
+    contract: dict[str, Any]
+    request_schema: dict[str, Any]
+    response_schema: dict[str, Any]
+    errata: list[Erratum] = field(default_factory=list)
+
+
+def json_type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _fits(value_type: str, json_type: str) -> bool:
+    return value_type == json_type or (json_type == "number" and value_type == "integer")
+
+
+def is_placeholder(value: Any) -> bool:
+    """`"<token>"`, `"<uuid>"`: the document's stand-ins, not values anyone may send."""
+    return isinstance(value, str) and bool(_PLACEHOLDER.match(value))
+
+
+def kebab(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
+
+
+class _Deriving:
+    """The state of one derivation: the document, the errata found so far."""
+
+    def __init__(self, doc: MethodDoc) -> None:
+        self.doc = doc
+        self.errata: list[Erratum] = []
+
+    def erratum(self, key: str, line: int, document: str, decision: str) -> None:
+        clause = " ".join(self.doc.lines[line - 1].split()) if 0 < line <= len(self.doc.lines) else ""
+        self.errata.append(Erratum(key, line, clause, document, decision))
+
+    def fixed(self, text: str, key: str, line: int, what: str) -> str:
+        """The text with damaged encoding repaired (ftfy); each repair is an erratum."""
+        repaired = ftfy.fix_encoding(text)
+        if repaired != text:
+            damaged = [w for w in text.split() if w not in repaired.split()]
+            self.erratum(
+                key, line,
+                f"{what} has damaged encoding: {' '.join(damaged)!r}",
+                f"read as {' '.join(w for w in repaired.split() if w not in text.split())!r} "
+                "(UTF-8 shown as Windows-1252)",
+            )  # fmt: skip
+        return repaired
+
+    # -- the pieces of the document --------------------------------------------------------------
+
+    def examples(self, side: Side) -> tuple[dict[str, Any] | None, int]:
+        for block in self.doc.blocks:
+            if block.side == side and _is_json_block(block):
+                value = _parse_json_example(self.doc.path, block)
+                if not isinstance(value, dict):
+                    raise DocumentError(f"{self.doc.path}:{block.line}: the {side} example is not a JSON object")
+                return value, block.line
+        return None, 0
+
+    def http(self) -> tuple[str, str, str, int]:
+        """(method, path, content type, line of the path)."""
+        method, path, content_type, path_line, method_line = "", "", "", 0, 0
+        for block in self.doc.blocks:
+            if _is_json_block(block):
+                continue
+            for offset, line in enumerate(block.text.splitlines(), start=1):
+                words = re.sub(r"<[^<>]*>", "HOST", line).split()
+                if words and words[0].upper() in _HTTP_METHODS and not method:
+                    method, method_line = words[0].upper(), block.line + offset
+                    words = words[1:]
+                header = re.match(r"^\s*content-type\s*:\s*(\S.*?)\s*$", line, re.IGNORECASE)
+                if header and not content_type:
+                    content_type = header.group(1)
+                    continue
+                for word in words:
+                    url = urlsplit(word)
+                    candidate = url.path if url.scheme in ("http", "https") else word if word.startswith("/") else ""
+                    if candidate and not path:
+                        path, path_line = candidate.rstrip("/") or "/", block.line + offset
+        if not path:
+            raise DocumentError(
+                f"{self.doc.path}: no URL found: expected an example block such as 'https://<API URL>/v1/Method'"
+            )
+        if not method:
+            method = "POST"
+            self.erratum("http.method", path_line, "no METHOD example", "POST, as every Kyren method with a JSON body")
+        elif method not in _BODY_METHODS:
+            raise DocumentError(
+                f"{self.doc.path}:{method_line}: method {method}: the suite checks methods that take a JSON body "
+                f"({', '.join(_BODY_METHODS)})"
+            )
+        return method, path, content_type or "application/json", path_line
+
+    # -- request ---------------------------------------------------------------------------------
+
+    def request_fields(self) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+        """The contract's fields, the request schema's properties and the names its table requires."""
+        rows = self.doc.tables["request"]
+        if not rows:
+            raise DocumentError(f"{self.doc.path}: no request parameter table ({_TABLE_HEADER})")
+        example, example_line = self.examples("request")
+        fields: list[dict[str, Any]] = []
+        properties: dict[str, Any] = {}
+        seen: dict[str, int] = {}
+        for row in rows:
+            name = self.fixed(row.name, f"request.{row.name}.name-encoding", row.line, f"the name {row.name!r}")
+            if name in seen:
+                self.erratum(
+                    f"request.{name}.duplicate", row.line, f"{name} is listed twice (first at line {seen[name]})",
+                    "the first row is used",
+                )  # fmt: skip
+                continue
+            seen[name] = row.line
+            description = self.fixed(row.description, f"request.{name}.encoding", row.line, f"{name}'s description")
+            entry, prop = self.request_field(row, name, description, example, example_line)
+            fields.append(entry)
+            properties[name] = prop
+        for name, value in (example or {}).items():
+            if name not in seen:
+                entry, prop = self.example_only_field(name, value, example_line)
+                fields.append(entry)
+                properties[name] = prop
+        self.assign_request_id(fields)
+        return fields, properties, [f["name"] for f in fields if f["required"] and f["name"] in seen]
+
+    def request_field(
+        self, row: Row, name: str, description: str, example: dict[str, Any] | None, example_line: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        required, judge_missing = self.remark(row, name, "request")
+        value = example.get(name) if example else None
+        has_value = example is not None and name in example and not is_placeholder(value)
+        json_type = self.table_type(row, name, "request")
+        judge_type = True
+        if json_type is None:
+            types = [json_type_of(value)] if has_value and value is not None else list(JSON_TYPES)
+            judge_type = False
+            prop: dict[str, Any] = {"type": types if len(types) > 1 else types[0]}
+        elif has_value and not _fits(json_type_of(value), json_type):
+            types, prop = self.request_type_conflict(row, name, json_type, value)
+        else:
+            types, prop = [json_type], _plain_schema(json_type)
+        if required and example is not None and name not in example:
+            judge_missing = False
+            self.erratum(
+                f"request.{name}.not-in-example", row.line,
+                f"{name} is Required, yet the example body (line {example_line}) does not send it",
+                "the suite sends it in every valid request, and never demands a refusal when it is missing",
+            )  # fmt: skip
+        entry = self.field_entry(name, types, required, row_source("Request", row), description)
+        if has_value:
+            entry["example"] = value
+        if not judge_missing:
+            entry["judge_missing"] = False
+        if not judge_type:
+            entry["judge_type"] = False
+        prop["description"] = description
+        return entry, prop
+
+    def request_type_conflict(
+        self, row: Row, name: str, json_type: str, value: Any
+    ) -> tuple[list[str], dict[str, Any]]:
+        sent = json_type_of(value)
+        said = f"{name} is typed {row.type!r}, yet the example sends {json.dumps(value)}"
+        if json_type == "string" and sent in ("integer", "number"):
+            self.erratum(
+                f"request.{name}.type", row.line, said,
+                f"as E1: accept a JSON {sent} or a string of its digits; the suite sends the example's form",
+            )  # fmt: skip
+            pattern = _DIGITS if sent == "integer" else _DECIMAL
+            return [sent, "string"], {"oneOf": [{"type": sent}, {"type": "string", "pattern": pattern}]}
+        if sent == "string" and json_type in ("number", "integer"):
+            decision = f"as E2: a string, as the example shows; a JSON {json_type} (the table's type) is accepted too"
+        else:
+            decision = f"accept both readings (a JSON {json_type} or {sent}); the suite sends the example's form"
+        self.erratum(f"request.{name}.type", row.line, said, decision)
+        types = [sent, json_type]
+        return types, {"type": types}
+
+    def example_only_field(self, name: str, value: Any, example_line: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        placeholder = is_placeholder(value)
+        sent = json_type_of(value)
+        types = ["string"] if placeholder or sent == "null" else [sent]
+        self.erratum(
+            f"request.{name}.not-in-table", example_line,
+            f"the example body sends {name}, which the parameter table does not list",
+            "sent only when --field gives a value; neither its absence nor its type is judged" if placeholder
+            else "the suite sends it as the example shows; neither its absence nor its type is judged",
+        )  # fmt: skip
+        source = f"Request example (line {example_line}): {name} (not in the table)"
+        entry = self.field_entry(name, types, not placeholder, source, "")
+        if not placeholder:
+            entry["example"] = value
+        entry["judge_missing"] = False
+        entry["judge_type"] = False
+        prop = _plain_schema(types[0]) if types[0] != "string" else {"type": "string"}
+        return entry, prop
+
+    def field_entry(self, name: str, types: list[str], required: bool, source: str, description: str) -> dict[str, Any]:
+        generic = GENERIC_FIELDS.get(name, {})
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": types[0] if len(types) == 1 else types,
+            "required": required,
+            "secret": generic.get("secret", False),
+            "role": generic.get("role", "value"),
+            "source": source,
+        }
+        for key in ("option", "env"):
+            if key in generic:
+                entry[key] = generic[key]
+        entry["description"] = description
+        return entry
+
+    def assign_request_id(self, fields: list[dict[str, Any]]) -> None:
+        """`uuid` ("a unique ID for each request") is fresh in every request and replay-checked (M7)."""
+        for entry in fields:
+            if entry["name"] in REQUEST_ID_NAMES and entry["type"] == "string" and entry["required"]:
+                entry["role"] = "request_id"
+                entry.pop("example", None)
+                return
+
+    # -- response --------------------------------------------------------------------------------
+
+    def response_schema_parts(self) -> tuple[dict[str, Any], list[str], list[str], dict[str, Any]]:
+        """(properties, always-required names, required-on-success names, result description)."""
+        rows = self.doc.tables["response"]
+        if not rows:
+            raise DocumentError(f"{self.doc.path}: no response parameter table ({_TABLE_HEADER})")
+        example, example_line = self.examples("response")
+        code_row = _find_row(rows, CODE_FIELD_NAMES) or next(
+            (r for r in rows if re.search(r"\b(code of error|error code|result code)\b", r.description, re.I)), None
+        )
+        if code_row is None:
+            raise DocumentError(
+                f"{self.doc.path}:{self.doc.table_lines['response']}: no result-code field in the response table "
+                f"(expected one of {', '.join(CODE_FIELD_NAMES)}, or a description saying 'code of error')"
+            )
+        description_row = _find_row(rows, DESCRIPTION_FIELD_NAMES)
+        properties: dict[str, Any] = {}
+        on_success: list[str] = []
+        for row in rows:
+            name = self.fixed(row.name, f"response.{row.name}.name-encoding", row.line, f"the name {row.name!r}")
+            if name in properties:
+                continue
+            description = self.fixed(row.description, f"response.{name}.encoding", row.line, f"{name}'s description")
+            required, _ = self.remark(row, name, "response")
+            if row is code_row:
+                properties[name] = self.code_schema(row, example)
+            else:
+                properties[name], required = self.response_value_schema(row, name, example, required)
+                if required and example is not None and name not in example:
+                    required = False
+                    self.erratum(
+                        f"response.{name}.not-in-example", row.line,
+                        f"{name} is Required, yet the example of a successful response (line {example_line}) "
+                        "does not carry it",
+                        "optional: checked only when present",
+                    )  # fmt: skip
+                if required:
+                    on_success.append(name)
+            properties[name]["description"] = description
+        for name in example or {}:
+            if name not in properties:
+                self.erratum(
+                    f"response.{name}.not-in-table", example_line,
+                    f"the response example carries {name}, which the response table does not list",
+                    "allowed and not checked (a response may carry extra fields)",
+                )  # fmt: skip
+        result = self.result(code_row, description_row, example, example_line)
+        return properties, [code_row.name], on_success, result
+
+    def code_schema(self, row: Row, example: dict[str, Any] | None) -> dict[str, Any]:
+        """The result code accepts an integer or a digit string whatever the table says: DESIGN.md E1."""
+        value = example.get(row.name) if example else None
+        said_type = self.table_type(row, row.name, "response")
+        if value is not None and said_type is not None and not _fits(json_type_of(value), said_type):
+            self.erratum(
+                f"response.{row.name}.type", row.line,
+                f"{row.name} is typed {row.type!r}, yet the example sends the {_kind(value)} {json.dumps(value)}",
+                "accept a JSON integer or a string of decimal digits; record the form used; "
+                "mixing both forms is a SHOULD warning (S6)",
+            )  # fmt: skip
+        return {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": _DIGITS}]}
+
+    def response_value_schema(
+        self, row: Row, name: str, example: dict[str, Any] | None, required: bool
+    ) -> tuple[dict[str, Any], bool]:
+        said_type = self.table_type(row, name, "response")
+        value = example.get(name) if example else None
+        has_value = example is not None and name in example and not is_placeholder(value) and value is not None
+        if said_type is None:
+            return ({"type": json_type_of(value)} if has_value else {}), required
+        if not has_value or _fits(json_type_of(value), said_type):
+            return _plain_schema(said_type, min_length=False), required
+        sent = json_type_of(value)
+        said = f"{name} is typed {row.type!r}, yet the example is {json.dumps(value)}"
+        if said_type == "string" and sent in ("integer", "number"):
+            self.erratum(
+                f"response.{name}.type", row.line, said,
+                f"as E1: accept a JSON {sent} or a string of its digits",
+            )  # fmt: skip
+            pattern = _DIGITS if sent == "integer" else _DECIMAL
+            return {"oneOf": [{"type": sent}, {"type": "string", "pattern": pattern}]}, required
+        if sent == "string" and said_type in ("number", "integer"):
+            self.erratum(f"response.{name}.type", row.line, said, "optional; when present it must be a string")
+            return {"type": "string"}, False
+        self.erratum(f"response.{name}.type", row.line, said, f"accept both readings (a JSON {said_type} or {sent})")
+        return {"type": [said_type, sent]}, required
+
+    def result(
+        self, code_row: Row, description_row: Row | None, example: dict[str, Any] | None, example_line: int
+    ) -> dict[str, Any]:
+        code = example.get(code_row.name) if example else None
+        if isinstance(code, str) and re.match(_DIGITS, code):
+            code = int(code)
+        if not isinstance(code, int) or isinstance(code, bool):
+            self.erratum(
+                f"response.{code_row.name}.success-code", example_line or code_row.line,
+                f"no success value of {code_row.name} in an example of a successful response",
+                "0 is success",
+            )  # fmt: skip
+            code = 0
+        result: dict[str, Any] = {"code_field": code_row.name, "success_code": code}
+        if description_row is not None:
+            result["description_field"] = description_row.name
+        return result
+
+    # -- shared ----------------------------------------------------------------------------------
+
+    def remark(self, row: Row, name: str, side: Side) -> tuple[bool, bool]:
+        """(required, judge_missing) from the Remark column."""
+        word = row.remark.strip().strip(".").lower().split(" ")[0] if row.remark.strip() else ""
+        if word in _REQUIRED_WORDS:
+            return True, True
+        if word in _OPTIONAL_WORDS:
+            return False, True
+        self.erratum(
+            f"{side}.{name}.remark", row.line, f"{name}'s remark {row.remark!r} says neither Required nor optional",
+            "sent in every valid request; its absence is not judged" if side == "request" else "optional",
+        )  # fmt: skip
+        return side == "request", False
+
+    def table_type(self, row: Row, name: str, side: Side) -> str | None:
+        json_type = doc_type_to_json(row.type)
+        if json_type is None:
+            self.erratum(
+                f"{side}.{name}.unknown-type", row.line, f"{name} has the data type {row.type!r}, which is not one "
+                f"this tool knows ({', '.join(sorted(set(DOC_TYPES)))})",
+                "typed by its example when it has one; its type is not judged",
+            )  # fmt: skip
+        return json_type
+
+
+def doc_type_to_json(doc_type: str) -> str | None:
+    """`decimal` → number, `varchar(32)` → string, `string[]` → array; None when unknown."""
+    text = doc_type.strip().lower()
+    if text.endswith("[]") or text.startswith(("array", "list")):
+        return "array"
+    text = re.sub(r"\s*\(.*\)\s*$", "", text)
+    return DOC_TYPES.get(text)
+
+
+def row_source(side: str, row: Row) -> str:
+    return f"{side} Parameters (line {row.line}): {row.name} | {row.type} | {row.remark or '(no remark)'}"
+
+
+def _plain_schema(json_type: str, *, min_length: bool = True) -> dict[str, Any]:
+    # Request strings are non-empty (an empty required value is a defect, S1); response strings may be empty.
+    return {"type": "string", "minLength": 1} if json_type == "string" and min_length else {"type": json_type}
+
+
+def _kind(value: Any) -> str:
+    return "number" if json_type_of(value) in ("integer", "number") else json_type_of(value)
+
+
+def _find_row(rows: list[Row], names: tuple[str, ...]) -> Row | None:
+    lowered = [n.lower() for n in names]
+    return next((r for r in rows if r.name.lower() in lowered), None)
+
+
+def _is_json_block(block: Block) -> bool:
+    return block.info in ("json", "json5", "javascript", "js") or (
+        block.info == "" and block.text.lstrip().startswith(("{", "["))
+    )
+
+
+def _parse_json_example(path: str, block: Block) -> Any:
+    """JSON as documents write it: unquoted `<placeholders>`, trailing commas and `//` comments are forgiven."""
+    try:
+        return json.loads(block.text)
+    except json.JSONDecodeError:
+        pass
+    text = re.sub(r"(?m)(^|\s)//[^\"\n]*$", "", block.text)
+    text = re.sub(r'([:\[,]\s*)(<[^<>"\n]*>)', r'\1"\2"', text)
+    text = re.sub(r",(\s*[}\]])", r"\1", text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{path}:{block.line + exc.lineno}: the JSON example cannot be read: {exc.msg}") from None
+
+
+def derive(doc_path: str, text: str, document_ref: str) -> Derived:
+    """Derive the contract and schemas of the method `text` documents; raise DocumentError naming the line."""
+    doc = read_method_doc(doc_path, text)
+    state = _Deriving(doc)
+    http_method, path, content_type, _ = state.http()
+    method = path.rstrip("/").rsplit("/", 1)[-1]
+    if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", method):
+        raise DocumentError(f"{doc_path}: the URL's last segment {method!r} is not a method name such as CloseSession")
+    name = kebab(method)
+    fields, request_properties, table_required = state.request_fields()
+    properties, always, on_success, result = state.response_schema_parts()
+    title = state.fixed(doc.title, "title.encoding", doc.title_line, "the title")
+
+    request_schema = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"{SCHEMA_ID_BASE}{name}.request.schema.json",
+        "title": f"{title} request",
+        "description": f"Body of {http_method} {path}, derived from {document_ref} (request parameters table).",
+        "type": "object",
+        "required": table_required,
+        "properties": request_properties,
+        "additionalProperties": False,
+    }
+    response_schema: dict[str, Any] = {
+        "$schema": SCHEMA_DIALECT,
+        "$id": f"{SCHEMA_ID_BASE}{name}.response.schema.json",
+        "title": f"{title} response",
+        "description": f"Body of every {title} answer, derived from {document_ref} (response parameters table). "
+        "A response may carry extra fields.",
+        "type": "object",
+        "required": always,
+        "properties": properties,
+        "additionalProperties": True,
+    }
+    if on_success:  # an error answer carries the code (and description) only
+        code_field, success = result["code_field"], result["success_code"]
+        response_schema["if"] = {
+            "properties": {code_field: {"enum": [success, str(success)]}},
+            "required": [code_field],
+        }
+        response_schema["then"] = {"required": on_success}
+
+    errata = sorted(state.errata, key=lambda e: (e.line, e.key))
+    for number, erratum in enumerate(errata, start=1):
+        erratum.id = f"E{number}"
+    contract = _contract(doc, state, name, method, title, document_ref, (http_method, path, content_type), result,
+                         fields, errata)  # fmt: skip
+    return Derived(name, contract, request_schema, response_schema, errata)
+
+
+def _contract(
+    doc: MethodDoc,
+    state: _Deriving,
+    name: str,
+    method: str,
+    title: str,
+    document_ref: str,
+    http: tuple[str, str, str],
+    result: dict[str, Any],
+    fields: list[dict[str, Any]],
+    errata: list[Erratum],
+) -> dict[str, Any]:
+    response_rows = {r.name: r for r in doc.tables["response"]}
+    code_row = response_rows[result["code_field"]]
+    description_row = response_rows.get(result.get("description_field", ""))
+    request_id = next((f for f in fields if f["role"] == "request_id"), None)
+    response_example, _ = state.examples("response")
+    clauses = {
+        "code_field": result["code_field"],
+        "success_code": result["success_code"],
+        "request_line": doc.table_lines["request"],
+        "response_line": doc.table_lines["response"],
+        "required": ", ".join(f["name"] for f in fields if f["required"] and f.get("judge_missing", True)),
+        "credentials": ", ".join(f["name"] for f in fields if f["role"] == "credential") or "no credential field",
+        "content_type": http[2],
+        "request_id": f"{request_id['name']} '{request_id['description']}'" if request_id else "no request id",
+        "code_description": code_row.description,
+        "code_type": code_row.type,
+        "code_example": json.dumps((response_example or {}).get(code_row.name)),
+        "description_clause": f"{description_row.name} '{description_row.description}'"
+        if description_row
+        else "no description field",
+    }
+    contract: dict[str, Any] = {
+        "$schema": "../schemas/contract.schema.json",
+        "contract_version": 1,
+        "method": method,
+        "title": title,
+        "source": {"document": document_ref, "received": "derived by `kyren-conformance derive`"},
+        "http": {"method": http[0], "path": http[1], "content_type": http[2]},
+        "schemas": {"request": f"{name}.request.schema.json", "response": f"{name}.response.schema.json"},
+        "result": result,
+        "fields": fields,
+        "rules": suite_rules(clauses),
+        "errata": [e.as_json() for e in errata],
+    }
+    if response_example is not None:
+        contract["response_example"] = response_example
+    return contract

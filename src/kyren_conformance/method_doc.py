@@ -1,0 +1,212 @@
+"""Read a Kyren method document (markdown, as the provider writes it) into plain data, with line numbers.
+
+This module only reads: tables, fenced examples and headings, keeping each item's line so that
+everything derived from it can quote its clause. What the content means is `derive.py`'s business.
+It is tolerant of how these documents really look: `<br/>`, ragged whitespace, alignment colons,
+missing outer pipes, fences with or without an info string, text around the tables, missing sections.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+Side = Literal["request", "response"]
+
+
+class DocumentError(ValueError):
+    """A document that cannot be read; the message names the line."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parameter row of a request or response table."""
+
+    line: int
+    name: str
+    type: str
+    description: str
+    remark: str
+    raw: str  # the row as written, for quoting
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fenced code block: its info string, its text, the line of its opening fence and the label above it."""
+
+    line: int
+    info: str
+    text: str
+    label: str
+    side: Side | None
+
+
+@dataclass
+class MethodDoc:
+    path: str
+    title: str = ""
+    title_line: int = 0
+    overview: str = ""
+    tables: dict[Side, list[Row]] = field(default_factory=lambda: {"request": [], "response": []})
+    table_lines: dict[Side, int] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s*(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([^`\s]*)")
+_ALIGN_CELL = re.compile(r"^:?-{1,}:?$")
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+
+# Header cells (lower-cased, spaces squeezed) and the column each one names.
+_COLUMNS = {
+    "name": "name", "parameter": "name", "parameter name": "name", "field": "name", "param": "name",
+    "data type": "type", "datatype": "type", "type": "type",
+    "description": "description", "desc": "description",
+    "remark": "remark", "remarks": "remark", "required": "remark", "mandatory": "remark", "optional": "remark",
+    "required/optional": "remark", "m/o": "remark",
+}  # fmt: skip
+
+
+def read_method_doc(path: str, text: str) -> MethodDoc:
+    """Parse the document; raise DocumentError naming the line for what cannot be read."""
+    doc = MethodDoc(path=path, lines=text.splitlines())
+    side: Side | None = None
+    label = ""
+    i = 0
+    lines = doc.lines
+    while i < len(lines):
+        line = lines[i]
+        number = i + 1
+        fence = _FENCE.match(line)
+        if fence:
+            i = _read_block(doc, i, fence, label, side)
+            label = ""
+            continue
+        heading = _HEADING.match(line)
+        if heading and line.lstrip().startswith("#"):
+            level, text_ = len(heading.group(1)), clean_cell(heading.group(2))
+            if level == 1 and not doc.title:
+                doc.title, doc.title_line = text_, number
+            side = _side_of(text_) or side
+            label = text_
+            i += 1
+            continue
+        if _is_table_line(line) and i + 1 < len(lines) and _is_alignment_row(lines[i + 1]):
+            i = _read_table(doc, i, side)
+            label = ""
+            continue
+        stripped = line.strip()
+        if stripped:
+            if side is None and doc.title:
+                doc.overview += (" " if doc.overview else "") + clean_cell(stripped)
+            label = stripped
+            side = _side_of_label(stripped) or side
+        i += 1
+    if not doc.title:
+        raise DocumentError(f"{path}: no title: expected a first-level heading such as '# Close Session'")
+    return doc
+
+
+def _side_of(heading: str) -> Side | None:
+    lowered = heading.lower()
+    if "response" in lowered:
+        return "response"
+    if "request" in lowered:
+        return "request"
+    return None
+
+
+def _side_of_label(text: str) -> Side | None:
+    """Prose such as 'Example of successful response from ...' also moves us to the response side."""
+    lowered = text.lower()
+    if lowered.startswith("example of") and "response" in lowered:
+        return "response"
+    return None
+
+
+def clean_cell(text: str) -> str:
+    """A cell or heading as plain text: `<br/>` and tags removed, emphasis and code marks dropped, spaces squeezed."""
+    text = _BR.sub(" ", text)
+    text = _TAG.sub("", text)
+    text = text.replace("\\|", "|").replace("**", "").replace("`", "")
+    return " ".join(text.split())
+
+
+def _split_row(line: str) -> list[str]:
+    body = line.strip()
+    if body.startswith("|"):
+        body = body[1:]
+    if body.endswith("|") and not body.endswith("\\|"):
+        body = body[:-1]
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", body)]
+
+
+def _is_table_line(line: str) -> bool:
+    return "|" in line and bool(line.strip())
+
+
+def _is_alignment_row(line: str) -> bool:
+    cells = _split_row(line)
+    return bool(cells) and all(_ALIGN_CELL.match(c.replace(" ", "")) for c in cells)
+
+
+def _read_table(doc: MethodDoc, start: int, side: Side | None) -> int:
+    """Read a table whose header is at `start`; return the index after it."""
+    header_line = start + 1
+    header = [clean_cell(c).lower() for c in _split_row(doc.lines[start])]
+    columns = {_COLUMNS.get(" ".join(h.split()), ""): index for index, h in enumerate(header)}
+    i = start + 2
+    rows_end = i
+    while rows_end < len(doc.lines) and _is_table_line(doc.lines[rows_end]):
+        rows_end += 1
+    if "name" not in columns:
+        return rows_end  # some other table (a code list, a glossary): not a parameter table
+    if side is None:
+        raise DocumentError(
+            f"{doc.path}:{header_line}: a parameter table outside any 'Request' or 'Response' section; "
+            "put it under a heading that says which"
+        )
+    missing = [c for c in ("type", "remark") if c not in columns]
+    if missing:
+        raise DocumentError(
+            f"{doc.path}:{header_line}: the {side} parameter table has no {' or '.join(missing)} column "
+            f"(header: {' | '.join(header)}); expected Name, Data Type, Description, Remark"
+        )
+    if doc.tables[side]:
+        raise DocumentError(
+            f"{doc.path}:{header_line}: a second {side} parameter table "
+            f"(the first is at line {doc.table_lines[side]}); expected one per side"
+        )
+    doc.table_lines[side] = header_line
+    for index in range(i, rows_end):
+        raw = doc.lines[index]
+        cells = [clean_cell(c) for c in _split_row(raw)]
+        if not any(cells):
+            continue
+
+        def cell(column: str, cells: list[str] = cells) -> str:
+            at = columns.get(column)
+            return cells[at] if at is not None and at < len(cells) else ""
+
+        if not cell("name"):
+            raise DocumentError(f"{doc.path}:{index + 1}: a {side} parameter row with no name: {raw.strip()!r}")
+        doc.tables[side].append(
+            Row(index + 1, cell("name"), cell("type"), cell("description"), cell("remark"), " ".join(raw.split()))
+        )
+    return rows_end
+
+
+def _read_block(doc: MethodDoc, start: int, fence: re.Match[str], label: str, side: Side | None) -> int:
+    marker = fence.group(1)
+    body: list[str] = []
+    i = start + 1
+    while i < len(doc.lines):
+        if doc.lines[i].strip().startswith(marker[0] * len(marker)) and not doc.lines[i].strip().strip(marker[0]):
+            doc.blocks.append(Block(start + 1, fence.group(2).lower(), "\n".join(body), label, side))
+            return i + 1
+        body.append(doc.lines[i])
+        i += 1
+    raise DocumentError(f"{doc.path}:{start + 1}: a code block ({marker}) that is never closed")

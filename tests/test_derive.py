@@ -1,0 +1,375 @@
+"""`kyren-conformance derive`: a contract and schemas from a method's document, contradictions listed, never hidden."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from kyren_conformance.cli import main
+from kyren_conformance.contract import load_contract
+from kyren_conformance.derive import derive, doc_type_to_json, is_placeholder
+
+ROOT = Path(__file__).parents[1]
+CLOSE_SESSION = ROOT / "docs/spec/close-session.md"
+OVERLAY = ROOT / "contracts/overlays/close-session.json"
+GET_BALANCE = Path(__file__).parent / "documents/get-balance.md"
+COMMITTED = ("contracts/close-session.json", "schemas/close-session.request.schema.json",
+             "schemas/close-session.response.schema.json")  # fmt: skip
+
+
+def run_derive(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main(["derive", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """The document, overlay and committed files in the same layout as the project."""
+    for relative in ("docs/spec/close-session.md", "contracts/overlays/close-session.json", *COMMITTED):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / relative, tmp_path / relative)
+    (tmp_path / "schemas/contract.schema.json").write_bytes((ROOT / "schemas/contract.schema.json").read_bytes())
+    return tmp_path
+
+
+def derived_contract(text: str, name: str = "doc.md") -> dict[str, Any]:
+    return derive(name, text, name).contract
+
+
+def errata_by_key(contract: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["key"]: e for e in contract["errata"]}
+
+
+def field(contract: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(f for f in contract["fields"] if f["name"] == name)
+
+
+# -- the curated Close Session contract is derive's output plus the reviewed overlay ---------------------
+
+
+def test_the_committed_close_session_files_are_what_derive_makes_of_the_document(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_derive(capsys, CLOSE_SESSION, "--overlay", OVERLAY, "--out", ROOT, "--check")
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == str(ROOT / "contracts/close-session.json")
+
+
+def test_derive_writes_the_committed_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = tmp_path / "docs/spec/close-session.md"
+    doc.parent.mkdir(parents=True)
+    shutil.copy(CLOSE_SESSION, doc)
+    code, out, _ = run_derive(capsys, doc, "--overlay", OVERLAY, "--out", tmp_path)
+    assert code == 0
+    for relative in COMMITTED:
+        assert (tmp_path / relative).read_text() == (ROOT / relative).read_text(), relative
+    assert out.splitlines()[-1] == str(tmp_path / "contracts/close-session.json")
+
+
+def test_a_changed_document_is_caught_as_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = copy_project(tmp_path)
+    doc = project / "docs/spec/close-session.md"
+    doc.write_text(doc.read_text().replace("| optional |", "| Required |", 1))  # gameId becomes required
+    code, out, err = run_derive(capsys, doc, "--overlay", project / "contracts/overlays/close-session.json",
+                                "--out", project, "--check")  # fmt: skip
+    assert code == 1
+    assert f"differs: {project / 'contracts/close-session.json'}" in out
+    assert f"differs: {project / 'schemas/close-session.request.schema.json'}" in out
+    assert err.count("\n") == 1 and "differ" in err
+
+
+def test_an_overlay_reviewing_a_contradiction_the_document_no_longer_has_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = tmp_path / "close-session.md"
+    doc.write_text(CLOSE_SESSION.read_text().replace("| error  |  string   |", "| error  |  integer   |"))
+    code, out, err = run_derive(capsys, doc, "--overlay", OVERLAY, "--out", tmp_path)
+    assert code == 4
+    assert err.count("\n") == 1
+    assert "reviewed.response.error.type: derive no longer finds this in the document" in err
+    assert not (tmp_path / "contracts").exists()
+
+
+def test_the_overlay_keeps_reviewed_ids_and_numbers_new_findings_after_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = tmp_path / "close-session.md"
+    doc.write_text(CLOSE_SESSION.read_text().replace('"userId": "tester"', '"userId": 12345'))
+    code, out, _ = run_derive(capsys, doc, "--overlay", OVERLAY, "--out", tmp_path)
+    assert code == 0
+    contract = json.loads((tmp_path / "contracts/close-session.json").read_text())
+    ids = {e.get("key", e["id"]): (e["id"], e.get("review")) for e in contract["errata"]}
+    assert ids["response.error.type"] == ("E1", False)
+    assert ids["request.userId.encoding"] == ("E10", False)
+    assert ids["request.userId.type"] == ("E11", True)  # new: after the overlay's ids, marked for review
+    assert "E11 (line 19, needs review): userId is typed 'string', yet the example sends 12345" in out
+
+
+# -- contradictions: each kind becomes an erratum quoting its clause, with DESIGN.md's decision ---------
+
+
+def _close_session(old: str, new: str) -> str:
+    text = CLOSE_SESSION.read_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+CONTRADICTIONS = {
+    "string typed, example a number (E1)": (
+        _close_session('"userId": "tester"', '"userId": 12345'),
+        "request.userId.type", "as E1: accept a JSON integer or a string of its digits",
+    ),
+    "decimal typed, example a string (E2)": (
+        _close_session("| gameId       |string|", "| gameId       |decimal|"),
+        "request.gameId.type", "as E2: a string, as the example shows",
+    ),
+    "in the example, not in the table": (
+        _close_session('"uuid": "<uuid>"', '"uuid": "<uuid>",\n    "channel": "web"'),
+        "request.channel.not-in-table", "the suite sends it as the example shows",
+    ),
+    "required, missing from the example": (
+        _close_session('    "userId": "tester",\n', ""),
+        "request.userId.not-in-example", "never demands a refusal when it is missing",
+    ),
+    "damaged encoding": (CLOSE_SESSION.read_text(), "request.userId.encoding", "read as 'Operator’s'"),
+    "a remark that is neither Required nor optional": (
+        _close_session("| Required |\n| gameId", "| see notes |\n| gameId"),
+        "request.secureLogin.remark", "its absence is not judged",
+    ),
+    "an unknown data type": (
+        _close_session("| uuid                |  string   |", "| uuid                |  guidish   |"),
+        "request.uuid.unknown-type", "its type is not judged",
+    ),
+    "response: required, missing from the example": (
+        GET_BALANCE.read_text().replace('  "balance": 1520.75,\n', ""),
+        "response.balance.not-in-example", "optional: checked only when present",
+    ),
+    "response: string typed, example a number": (
+        GET_BALANCE.read_text().replace("| currency |decimal|", "| currency |string|").replace(
+            '"balance": 1520.75,\n  "currency": "EUR"', '"balance": 1520.75,\n  "currency": 978'
+        ),
+        "response.currency.type", "as E1: accept a JSON integer or a string of its digits",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", CONTRADICTIONS)
+def test_each_contradiction_is_a_numbered_erratum_marked_for_review(kind: str, tmp_path: Path) -> None:
+    text, key, decision = CONTRADICTIONS[kind]
+    contract = derived_contract(text)
+    erratum = errata_by_key(contract)[key]
+    assert decision in erratum["decision"]
+    assert re.fullmatch(r"E[0-9]+", erratum["id"]) and erratum["review"] is True
+    line = text.splitlines()[erratum["line"] - 1]
+    assert erratum["clause"] == " ".join(line.split())  # the clause is quoted as the document has it
+    # and the result is a contract the suite loads
+    _write_and_load(tmp_path, text)
+
+
+def _write_and_load(tmp_path: Path, text: str) -> None:
+    derived = derive("doc.md", text, "doc.md")
+    (tmp_path / "contracts").mkdir(exist_ok=True)
+    (tmp_path / "schemas").mkdir(exist_ok=True)
+    (tmp_path / "schemas" / f"{derived.name}.request.schema.json").write_text(json.dumps(derived.request_schema))
+    (tmp_path / "schemas" / f"{derived.name}.response.schema.json").write_text(json.dumps(derived.response_schema))
+    path = tmp_path / "contracts" / f"{derived.name}.json"
+    path.write_text(json.dumps(derived.contract))
+    load_contract(path)
+
+
+def test_a_string_field_with_a_numeric_example_accepts_both_forms_and_is_sent_as_the_example() -> None:
+    contract = derived_contract(CONTRADICTIONS["string typed, example a number (E1)"][0])
+    user = field(contract, "userId")
+    assert user["type"] == ["integer", "string"] and user["example"] == 12345
+
+
+def test_a_field_only_in_the_example_is_sent_but_never_judged() -> None:
+    contract = derived_contract(CONTRADICTIONS["in the example, not in the table"][0])
+    channel = field(contract, "channel")
+    assert channel["example"] == "web" and channel["required"] is True
+    assert channel["judge_missing"] is False and channel["judge_type"] is False
+
+
+def test_a_required_field_missing_from_the_example_is_sent_but_its_absence_is_not_judged() -> None:
+    derived = derive("doc.md", CONTRADICTIONS["required, missing from the example"][0], "doc.md")
+    user = field(derived.contract, "userId")
+    assert user["required"] is True and user["judge_missing"] is False
+    assert "userId" in derived.request_schema["required"]
+
+
+def test_a_decimal_response_field_typed_in_error_follows_design_e2() -> None:
+    derived = derive("get-balance.md", GET_BALANCE.read_text(), "get-balance.md")
+    (erratum,) = derived.contract["errata"]  # the one deliberate contradiction of the made-up document
+    assert erratum["key"] == "response.currency.type" and erratum["review"] is True
+    schema = derived.response_schema
+    assert schema["properties"]["currency"] == {"type": "string", "description": "Currency code of the balance."}
+    assert schema["properties"]["balance"]["type"] == "number"
+    # balance is required on success only: an error answer carries the code and description alone
+    assert schema["required"] == ["error"] and schema["then"] == {"required": ["balance"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid({"error": 4, "description": "authentication failed"})
+    assert not validator.is_valid({"error": 0, "description": "Success"})
+    assert not validator.is_valid({"error": "0", "balance": "1520.75"})
+
+
+# -- the document's pieces ---------------------------------------------------------------------------
+
+
+def test_method_path_fields_and_examples_come_from_the_document() -> None:
+    derived = derive("get-balance.md", GET_BALANCE.read_text(), "get-balance.md")
+    contract = derived.contract
+    assert derived.name == "get-balance" and contract["method"] == "GetBalance"
+    assert contract["http"] == {"method": "POST", "path": "/v1/GetBalance", "content_type": "application/json"}
+    assert [(f["name"], f["role"], f["required"]) for f in contract["fields"]] == [
+        ("secureLogin", "credential", True),
+        ("userId", "value", True),
+        ("token", "credential", True),
+        ("currency", "value", False),
+        ("uuid", "request_id", True),
+    ]
+    assert field(contract, "token")["secret"] is True and "example" not in field(contract, "token")  # a placeholder
+    assert field(contract, "currency")["example"] == "EUR" and "option" not in field(contract, "currency")
+    assert field(contract, "userId")["option"] == "user_id"
+    assert field(contract, "currency")["source"] == "Request Parameters (line 17): currency | string | optional"
+    assert contract["response_example"] == {"error": 0, "description": "Success", "balance": 1520.75, "currency": "EUR"}
+
+
+@pytest.mark.parametrize("doc", [CLOSE_SESSION, GET_BALANCE], ids=lambda p: p.stem)
+def test_the_documents_own_examples_satisfy_the_derived_schemas(doc: Path) -> None:
+    derived = derive(doc.name, doc.read_text(), doc.name)
+    blocks = re.findall(r"``` json\n(.*?)```", doc.read_text(), re.S)
+    request, response = (json.loads(b) for b in blocks)
+    request = {k: "x" if is_placeholder(v) else v for k, v in request.items()}
+    jsonschema.Draft202012Validator(derived.request_schema).validate(request)
+    jsonschema.Draft202012Validator(derived.response_schema).validate(response)
+
+
+@pytest.mark.parametrize(
+    ("written", "json_type"),
+    [("string", "string"), ("decimal", "number"), ("Decimal(10,2)", "number"), ("integer", "integer"),
+     ("long", "integer"), ("boolean", "boolean"), ("bool", "boolean"), ("varchar(32)", "string"),
+     ("string[]", "array"), ("object", "object"), ("datetime", "string"), ("bogus", None)],
+)  # fmt: skip
+def test_document_types_map_to_json_schema_types(written: str, json_type: str | None) -> None:
+    assert doc_type_to_json(written) == json_type
+
+
+MESSY = """Some words before the title.
+
+# Get Balance
+
+Text between things.
+
+## Request
+### Request Parameters
+Name | Data Type | Description | Remark
+---|:---:|---|---
+  secureLogin   |  string |partner Id<br/>for authentication|**Required**
+userId|string|the user `id`|Required
+token|string|token<br>of the partner|Required
+currency  | string | currency code \\| ISO 4217 | Optional
+uuid|string|a unique id|required
+
+A paragraph after the table.
+
+METHOD and URL together:
+
+~~~
+POST https://<API URL>/v1/GetBalance
+~~~
+
+~~~json
+{
+  "secureLogin": <partnerId>,
+  "userId": "tester",
+  "token": <token>,
+  "currency": "EUR",  // the player's currency when absent
+  "uuid": <uuid>,
+}
+~~~
+
+## Response
+
+| Name | Data Type | Description | Remark |
+| :--- | :-------: | ----------- | -----: |
+| error | integer | Code of error | Required |
+| description | string | short description | Optional |
+| balance | decimal | balance | Required |
+"""
+
+
+def test_documents_as_they_really_look_are_read() -> None:
+    contract = derived_contract(MESSY)
+    assert contract["http"]["path"] == "/v1/GetBalance" and contract["http"]["method"] == "POST"
+    assert [f["name"] for f in contract["fields"]] == ["secureLogin", "userId", "token", "currency", "uuid"]
+    assert [f["required"] for f in contract["fields"]] == [True, True, True, False, True]
+    assert field(contract, "secureLogin")["description"] == "partner Id for authentication"
+    assert field(contract, "currency")["description"] == "currency code | ISO 4217"
+    assert field(contract, "currency")["example"] == "EUR"
+    assert "response_example" not in contract  # the optional section is missing: fine, but 0 is an assumption
+    assert [e["key"] for e in contract["errata"]] == ["response.error.success-code"]
+
+
+# -- documents derive cannot read: one line naming the line, exit 4, nothing written ------------------
+
+BROKEN = {
+    "an unclosed code block": (_close_session('  "description": "Success"\n}\n```', '  "description": "Success"\n}'),
+                               r"doc\.md:66: a code block .* never closed"),
+    "an example that is not JSON": (_close_session('"gameId": "6_speed_baccarat1",', '"gameId": 6_speed,'),
+                                    r"doc\.md:47: the JSON example cannot be read"),
+    "no URL": (_close_session("https://<API URL>/v1/CloseSession", "see your account manager"), r"no URL found"),
+    "a table without a type column": (_close_session("|Data Type|", "|Kind|"),
+                                      r"doc\.md:15: the request parameter table has no type column"),
+    "a GET method": (_close_session("``` http\nPOST", "``` http\nGET"), r"doc\.md:28: method GET"),
+    "no title": ("just text\n", r"doc\.md: no title"),
+    "a URL without a method name": (_close_session("/v1/CloseSession", "/v1/Close-Session"), r"not a method name"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_an_unreadable_document_gets_one_line_naming_the_line(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, message = BROKEN[kind]
+    doc = tmp_path / "doc.md"
+    doc.write_text(text)
+    code, out, err = run_derive(capsys, doc, "--out", tmp_path)
+    assert code == 4, out + err
+    assert err.count("\n") == 1 and err.startswith("kyren-conformance derive: "), err
+    assert re.search(message, err), err
+    assert not (tmp_path / "contracts").exists()
+
+
+def test_a_document_that_is_not_utf8_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_bytes(CLOSE_SESSION.read_text().replace("Operatorâ€™s", "Operator’s").encode("cp1252"))
+    code, _, err = run_derive(capsys, doc, "--out", tmp_path)
+    assert (code, err) == (4, f"kyren-conformance derive: {doc}:19: not UTF-8 (byte 0x92)\n")
+
+
+def test_a_missing_document_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_derive(capsys, tmp_path / "nope.md", "--out", tmp_path)
+    assert code == 4 and err.count("\n") == 1 and "nope.md: cannot read it (No such file or directory)" in err
+
+
+@pytest.mark.parametrize("args", [[], ["doc.md", "--bogus"]], ids=["no document", "unknown flag"])
+def test_bad_arguments_get_one_line_and_exit_4(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["derive", *args])
+    assert exited.value.code == 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kyren-conformance derive: ")
+
+
+def test_an_invalid_overlay_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    overlay = tmp_path / "overlay.json"
+    overlay.write_text(json.dumps({"reviewed": {"response.error.type": "first"}}))
+    code, _, err = run_derive(capsys, CLOSE_SESSION, "--overlay", overlay, "--out", tmp_path)
+    assert code == 4 and err.count("\n") == 1
+    assert "reviewed/response.error.type" in err and "does not match" in err
