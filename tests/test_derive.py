@@ -316,6 +316,36 @@ def test_documents_as_they_really_look_are_read() -> None:
     assert [e["key"] for e in contract["errata"]] == ["response.error.success-code"]
 
 
+def test_a_table_without_type_or_remark_column_is_read_leniently_and_says_so() -> None:
+    text = _close_session("|Data Type|", "|Kind|").replace("|Remark |", "|Notes |")
+    contract = derived_contract(text)
+    errata = errata_by_key(contract)
+    assert errata["request.table.no-type-column"]["line"] == 15
+    assert "no field's type is judged" in errata["request.table.no-type-column"]["decision"]
+    assert "every field is optional" in errata["response.table.no-remark-column"]["decision"]
+    user = field(contract, "userId")
+    assert (user["type"], user["judge_type"], user["required"]) == ("string", False, True)  # remark still read
+    assert not any(k.endswith("unknown-type") for k in errata)  # one erratum for the table, not one per field
+
+
+def test_error_examples_schemeless_urls_other_headers_and_qualified_remarks_are_read() -> None:
+    text = (
+        GET_BALANCE.read_text()
+        .replace("https://<API URL>/v1/GetBalance", "{API_URL}/v1/GetBalance")
+        .replace("Content-Type: application/json", "Accept: application/json\nContent-Type: application/json")
+        .replace("| optional |", "| Optional (player currency when absent) |")
+        .replace(
+            "### Example of Json BODY",
+            '### Example of an error\n\n```json\n{"error": 7, "description": "x"}\n```\n\n### OK',
+        )
+    )
+    contract = derived_contract(text)
+    assert contract["http"]["path"] == "/v1/GetBalance"
+    assert field(contract, "currency")["required"] is False
+    assert contract["response_example"]["balance"] == 1520.75  # the successful example, not the error one
+    assert [e["key"] for e in contract["errata"]] == ["response.currency.type"]
+
+
 # -- documents derive cannot read: one line naming the line, exit 4, nothing written ------------------
 
 BROKEN = {
@@ -324,8 +354,6 @@ BROKEN = {
     "an example that is not JSON": (_close_session('"gameId": "6_speed_baccarat1",', '"gameId": 6_speed,'),
                                     r"doc\.md:47: the JSON example cannot be read"),
     "no URL": (_close_session("https://<API URL>/v1/CloseSession", "see your account manager"), r"no URL found"),
-    "a table without a type column": (_close_session("|Data Type|", "|Kind|"),
-                                      r"doc\.md:15: the request parameter table has no type column"),
     "a GET method": (_close_session("``` http\nPOST", "``` http\nGET"), r"doc\.md:28: method GET"),
     "no title": ("just text\n", r"doc\.md: no title"),
     "a URL without a method name": (_close_session("/v1/CloseSession", "/v1/Close-Session"), r"not a method name"),

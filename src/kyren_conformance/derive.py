@@ -141,13 +141,22 @@ class _Deriving:
     # -- the pieces of the document --------------------------------------------------------------
 
     def examples(self, side: Side) -> tuple[dict[str, Any] | None, int]:
+        """The side's example body and its line. A response side may also show error examples: the
+        example of a successful response is the one whose result code is 0, else the first."""
+        found: list[tuple[dict[str, Any], int]] = []
         for block in self.doc.blocks:
             if block.side == side and _is_json_block(block):
                 value = _parse_json_example(self.doc.path, block)
                 if not isinstance(value, dict):
                     raise DocumentError(f"{self.doc.path}:{block.line}: the {side} example is not a JSON object")
-                return value, block.line
-        return None, 0
+                found.append((value, block.line))
+        if not found:
+            return None, 0
+        if side == "response":
+            for value, line in found:
+                if any(value.get(name) in (0, "0") for name in CODE_FIELD_NAMES):
+                    return value, line
+        return found[0]
 
     def http(self) -> tuple[str, str, str, int]:
         """(method, path, content type, line of the path)."""
@@ -156,7 +165,9 @@ class _Deriving:
             if _is_json_block(block):
                 continue
             for offset, line in enumerate(block.text.splitlines(), start=1):
-                words = re.sub(r"<[^<>]*>", "HOST", line).split()
+                if re.match(r"^\s*[A-Za-z-]+\s*:\s", line) and not re.match(r"^\s*content-type\s*:", line, re.I):
+                    continue  # another header (Accept: application/json) is not a URL
+                words = re.sub(r"<[^<>]*>|\{[^{}]*\}", "HOST", line).split()
                 if words and words[0].upper() in _HTTP_METHODS and not method:
                     method, method_line = words[0].upper(), block.line + offset
                     words = words[1:]
@@ -167,6 +178,8 @@ class _Deriving:
                 for word in words:
                     url = urlsplit(word)
                     candidate = url.path if url.scheme in ("http", "https") else word if word.startswith("/") else ""
+                    if not candidate and re.match(r"^(HOST|[\w.-]+\.[a-z]{2,}(:\d+)?)/", word):  # a URL without scheme
+                        candidate = "/" + word.split("/", 1)[1]
                     if candidate and not path:
                         path, path_line = candidate.rstrip("/") or "/", block.line + offset
         if not path:
@@ -190,6 +203,7 @@ class _Deriving:
         rows = self.doc.tables["request"]
         if not rows:
             raise DocumentError(f"{self.doc.path}: no request parameter table ({_TABLE_HEADER})")
+        self.table_gaps("request")
         example, example_line = self.examples("request")
         fields: list[dict[str, Any]] = []
         properties: dict[str, Any] = {}
@@ -318,6 +332,7 @@ class _Deriving:
         rows = self.doc.tables["response"]
         if not rows:
             raise DocumentError(f"{self.doc.path}: no response parameter table ({_TABLE_HEADER})")
+        self.table_gaps("response")
         example, example_line = self.examples("response")
         code_row = _find_row(rows, CODE_FIELD_NAMES) or next(
             (r for r in rows if re.search(r"\b(code of error|error code|result code)\b", r.description, re.I)), None
@@ -419,9 +434,25 @@ class _Deriving:
 
     # -- shared ----------------------------------------------------------------------------------
 
+    def table_gaps(self, side: Side) -> None:
+        """A table without a Data Type or Remark column: one erratum, then every field read leniently."""
+        line = self.doc.table_lines[side]
+        decisions = {
+            "type": "each field is typed by its example; no field's type is judged",
+            "remark": "every field is sent in every valid request and its absence is never judged"
+            if side == "request"
+            else "every field is optional",
+        }
+        for column in self.doc.missing_columns.get(side, []):
+            self.erratum(f"{side}.table.no-{column}-column", line, f"the {side} table has no {column} column",
+                         decisions[column])  # fmt: skip
+
     def remark(self, row: Row, name: str, side: Side) -> tuple[bool, bool]:
         """(required, judge_missing) from the Remark column."""
-        word = row.remark.strip().strip(".").lower().split(" ")[0] if row.remark.strip() else ""
+        if "remark" in self.doc.missing_columns.get(side, []):
+            return side == "request", False
+        first = re.match(r"[^\W\d_]+", row.remark.strip().lower())
+        word = first.group(0) if first else ""
         if word in _REQUIRED_WORDS:
             return True, True
         if word in _OPTIONAL_WORDS:
@@ -434,7 +465,7 @@ class _Deriving:
 
     def table_type(self, row: Row, name: str, side: Side) -> str | None:
         json_type = doc_type_to_json(row.type)
-        if json_type is None:
+        if json_type is None and "type" not in self.doc.missing_columns.get(side, []):
             self.erratum(
                 f"{side}.{name}.unknown-type", row.line, f"{name} has the data type {row.type!r}, which is not one "
                 f"this tool knows ({', '.join(sorted(set(DOC_TYPES)))})",
