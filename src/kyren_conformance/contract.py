@@ -5,8 +5,13 @@ Everything the engine knows about a method's fields comes from here.
 
 from __future__ import annotations
 
+import copy
 import json
+import math
+import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field as _attribute
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +23,8 @@ from kyren_conformance.resources import data_dir
 
 Level = Literal["MUST", "SHOULD"]
 Role = Literal["credential", "request_id", "value"]
+JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array")  # a field's `type` names these
+_ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 
 
 class ContractError(ValueError):
@@ -27,15 +34,69 @@ class ContractError(ValueError):
 @dataclass(frozen=True)
 class Field:
     name: str
-    type: str
+    type: str | tuple[str, ...]  # as the contract gives it: one JSON type, or several
     required: bool
     secret: bool
     role: Role
     source: str
     option: str | None = None
     env: str | None = None
-    mock_value: str | None = None
+    mock_value: Any = _attribute(default=None, hash=False)  # None: not given (null is no field's type)
     description: str = ""
+    example: Any = _attribute(default=None, hash=False)  # the value the provider's document shows
+    judge_missing: bool = True  # False: the document is unsure the field is required (no M3 case, no S1)
+    judge_type: bool = True  # False: no M4 wrong-type cases
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """The JSON types a valid value may have ("number" includes integers, as in JSON Schema)."""
+        return (self.type,) if isinstance(self.type, str) else tuple(self.type)
+
+    def accepts(self, value: Any) -> bool:
+        return is_of_type(value, self.types)
+
+
+def is_of_type(value: Any, types: Iterable[str]) -> bool:
+    """Whether a JSON value is of one of `types`, read as JSON Schema does (a bool is no number; 2.0 is an integer)."""
+    return any(_is_of(value, t) for t in types)
+
+
+def _is_of(value: Any, json_type: str) -> bool:
+    if json_type == "string":
+        return isinstance(value, str)
+    if json_type == "boolean":
+        return isinstance(value, bool)
+    if json_type == "object":
+        return isinstance(value, dict)
+    if json_type == "array":
+        return isinstance(value, list)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False  # NaN and infinities are not JSON
+    return json_type == "number" or (json_type == "integer" and (isinstance(value, int) or value.is_integer()))
+
+
+_PLACEHOLDERS: dict[str, Any] = {"number": 1.5, "integer": 1, "boolean": True, "object": {}, "array": []}
+
+
+def placeholder(json_type: str, text: str) -> Any:
+    """A valid value of `json_type` for a field no one gave a value: `text` for a string."""
+    return text if json_type == "string" else copy.deepcopy(_PLACEHOLDERS[json_type])
+
+
+def mock_default(f: Field) -> Any:
+    """A mock's own value of a field: its mock value, else the document's example, else one of its first type
+    (a random string: a secret with no mock value must not be guessable)."""
+    for known in (f.mock_value, f.example):
+        if known is not None and known != "":
+            return known
+    return placeholder(f.types[0], secrets.token_urlsafe(24))
+
+
+def describe_types(types: Iterable[str]) -> str:
+    """`a number`, `an integer or a boolean`: for messages."""
+    return " or ".join(f"{_ARTICLE.get(t, 'a')} {t}" for t in types)
 
 
 @dataclass(frozen=True)
@@ -51,6 +112,10 @@ class Erratum:
     id: str
     document: str
     decision: str
+    key: str | None = None  # what the contradiction is about (a field, a code, ...)
+    line: int | None = None  # where in the source document
+    clause: str | None = None  # the document's words
+    review: bool = False  # True: the decision was taken without a person; someone should confirm it
 
 
 @dataclass(frozen=True)
@@ -70,6 +135,7 @@ class Contract:
     request_schema: dict[str, Any]
     response_schema: dict[str, Any]
     source_document: str
+    response_example: dict[str, Any] | None = None  # the success body as documented
 
     @cached_property
     def sha256(self) -> str:
@@ -151,8 +217,41 @@ def _check_consistency(raw: dict[str, Any]) -> None:
     for f in raw["fields"]:
         if f["role"] == "request_id" and not f["required"]:
             raise ContractError(f"fields({f['name']}).required: a request_id field must be required")
+        _check_field_types(f)
     if sum(f["role"] == "request_id" for f in raw["fields"]) > 1:
         raise ContractError("fields: at most one field may have the role 'request_id'")
+
+
+def _check_field_types(f: dict[str, Any]) -> None:
+    types = [f["type"]] if isinstance(f["type"], str) else f["type"]
+    # Credentials are compared as text and secrets masked as text; a request id is a fresh UUID string.
+    for what, wanted in (("role", f["role"] in ("credential", "request_id")), ("secret", f["secret"])):
+        if wanted and types != ["string"]:
+            reason = f"a {f['role']} field" if what == "role" else "a secret field"
+            raise ContractError(f"fields({f['name']}).type: {reason} must have type 'string', not {f['type']!r}")
+    for key in ("mock_value", "example"):
+        if key in f and not is_of_type(f[key], types):
+            raise ContractError(f"fields({f['name']}).{key}: {f[key]!r} is not {describe_types(types)}")
+
+
+def _field(raw: dict[str, Any]) -> Field:
+    kind = raw["type"]
+    return Field(**{**raw, "type": kind if isinstance(kind, str) else tuple(kind)})
+
+
+def _check_response_example(raw: dict[str, Any], schema: dict[str, Any]) -> None:
+    """The mock answers the documented example (with its own code and description): it must match the schema."""
+    example = raw.get("response_example")
+    if example is None:
+        return
+    result = raw["result"]
+    body = {**example, result["code_field"]: result["success_code"]}
+    if "description_field" in result:
+        body[result["description_field"]] = "Success"
+    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(body))
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        raise ContractError(f"response_example: does not match the response schema at {where}: {error.message}")
 
 
 def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract:
@@ -177,6 +276,10 @@ def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract
         except jsonschema.SchemaError as exc:
             raise ContractError(f"contract {path}: schemas.{kind}: not a valid 2020-12 schema: {exc.message}") from None
         schemas[kind] = schema
+    try:
+        _check_response_example(raw, schemas["response"])
+    except ContractError as exc:
+        raise ContractError(f"contract {path}: {exc}") from None
 
     http, result = raw["http"], raw["result"]
     return Contract(
@@ -189,12 +292,13 @@ def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract
         code_field=result["code_field"],
         success_code=result["success_code"],
         description_field=result.get("description_field"),
-        fields=tuple(Field(**f) for f in raw["fields"]),
+        fields=tuple(_field(f) for f in raw["fields"]),
         rules=tuple(Rule(**r) for r in raw["rules"]),
         errata=tuple(Erratum(**e) for e in raw["errata"]),
         request_schema=schemas["request"],
         response_schema=schemas["response"],
         source_document=raw["source"]["document"],
+        response_example=raw.get("response_example"),
     )
 
 
