@@ -64,7 +64,7 @@ def report_context(run: ConformanceRun) -> ReportContext:
         contract_title=contract.title,
         field_notes={f.name: f.description for f in contract.fields if not f.secret},
         secret_fields={f.name: f.env or "" for f in contract.secret_fields},
-        errata=[(e.id, e.document, e.decision) for e in contract.errata],
+        errata=contract.errata,
         run_wide_rules=frozenset(r.id for r in contract.rules if r.id not in judged_on_cases),
         latencies_ms=[e.elapsed * 1000 for e in answered],
         unanswered=sum(1 for e in run.all_exchanges() if e.response is None and not e.not_sent),

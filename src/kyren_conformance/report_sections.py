@@ -7,12 +7,14 @@ value that came from the target or the configuration is escaped here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from kyren_conformance.contract import Erratum
 from kyren_conformance.report_svg import latency_svg
 
 OPEN_FINDINGS = 3  # findings per rule shown expanded; the rest are one click away (<details>)
@@ -34,7 +36,7 @@ class ReportContext:
     contract_title: str = ""
     field_notes: Mapping[str, str] = field(default_factory=dict)  # field name -> what it is
     secret_fields: Mapping[str, str] = field(default_factory=dict)  # field name -> environment variable
-    errata: Sequence[tuple[str, str, str]] = ()  # (id, what the document says, decision)
+    errata: Sequence[Erratum] = ()
     run_wide_rules: frozenset[str] = frozenset()  # rules judged on every exchange, not on cases of their own
     latencies_ms: Sequence[float] = ()  # one per answered request
     unanswered: int = 0
@@ -145,7 +147,8 @@ def identity(results: Mapping[str, Any], ctx: ReportContext) -> str:
     for name, value in ident["fields"].items():
         note = ctx.field_notes.get(name, "")
         note_html = f' <span class="kc-note">{_e(note)}</span>' if note else ""
-        rows.append(_row(name, f"<code>{_e(value)}</code>{note_html}"))
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)  # 10.5, not "10.5"
+        rows.append(_row(name, f"<code>{_e(shown)}</code>{note_html}"))
     for name, env in ctx.secret_fields.items():
         source = f"${_e(env)} or a secret file" if env else "a secret file"
         rows.append(_row(name, f'<span class="kc-note">supplied through {source}; never shown</span>'))
@@ -165,6 +168,8 @@ def identity(results: Mapping[str, Any], ctx: ReportContext) -> str:
         _row("duration", f"{float(ident['duration_s']):.2f} s"),
         _row("requests sent", _e(ident["requests"])),
     ]
+    if ident.get("notes"):
+        rows.append(_row("notes", "<br>".join(f"<strong>note:</strong> {_e(n)}" for n in ident["notes"])))
     return (
         f'<section id="kc-identity" class="kc"><h2>Run identity</h2>'
         f'<p class="kc-note">E7: run only with test accounts. These are the ids this run used.</p>'
@@ -231,12 +236,28 @@ def traceability(results: Mapping[str, Any], ctx: ReportContext) -> str:
     )
 
 
+def _erratum_said(e: Erratum) -> str:
+    said = _e(e.document)
+    if e.clause:
+        said += f'<br><q class="kc-clause">{_e(e.clause)}</q>'
+    where = ", ".join(part for part in (f"line {e.line}" if e.line else "", f"about {e.key}" if e.key else "") if part)
+    return said + (f' <span class="kc-note">({_e(where)})</span>' if where else "")
+
+
+def _erratum_decision(e: Erratum) -> str:
+    # <strong> and the words themselves: the marker reads the same with styles blocked.
+    marker = '<strong class="kc-review">⚠ needs review</strong> ' if e.review else ""
+    return marker + _e(e.decision)
+
+
 def errata(ctx: ReportContext) -> str:
     if not ctx.errata:
         return ""
+    review = ' class="kc-r-review"'
     rows = "".join(
-        f'<tr id="erratum-{_e(i)}"><th scope="row">{_e(i)}</th><td>{_e(doc)}</td><td>{_e(dec)}</td></tr>'
-        for i, doc, dec in ctx.errata
+        f'<tr id="erratum-{_e(e.id)}"{review if e.review else ""}><th scope="row">{_e(e.id)}</th>'
+        f"<td>{_erratum_said(e)}</td><td>{_erratum_decision(e)}</td></tr>"
+        for e in ctx.errata
     )
     return (
         f'<section id="kc-errata" class="kc"><h2>Errata: the document\'s gaps and the decisions taken</h2>'
@@ -389,4 +410,5 @@ footer{order:3}
   word-break:break-all;font-size:12px;max-height:320px;overflow:auto}
 .kc pre.kc-curl{background:#1a202c;color:#f7fafc}
 .kc-chart{margin:10px 0}
+.kc-review{color:#9c4221;white-space:nowrap}.kc-r-review{background:#fffaf0}
 </style>"""
