@@ -17,10 +17,21 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from kyren_conformance import strategies
-from kyren_conformance.contract import Contract, Field
+from kyren_conformance.contract import Contract, Field, placeholder
 from kyren_conformance.exchange import OutgoingRequest
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+# The JSON types a wrong-type kind is valid for: a field accepting one of them gets no case of that kind.
+# A drawn number may be integral, so a field taking integers gets a `fraction` instead.
+_KIND_VALID_FOR = {
+    "string": ("string",),
+    "number": ("number", "integer"),
+    "boolean": ("boolean",),
+    "null": (),
+    "array": ("array",),
+    "object": ("object",),
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ class Case:
 class _Builder:
     """Holds what every case needs: the contract, the configured values and a hypothesis draw."""
 
-    def __init__(self, contract: Contract, values: Mapping[str, str], draw: Draw) -> None:
+    def __init__(self, contract: Contract, values: Mapping[str, Any], draw: Draw) -> None:
         self.contract = contract
         self.values = values
         self.draw = draw
@@ -52,6 +63,16 @@ class _Builder:
             "non_ascii": draw(strategies.non_ascii_text()),
             "control_chars": draw(strategies.control_text()),
         }
+        # Drawn on first use only, so a contract of string fields draws exactly what it always drew.
+        self._lazy: dict[str, Any] = {}
+
+    def drawn(self, kind: str) -> Any:
+        """The run's value of a wrong-type kind: "string", "fraction" or one of the other JSON types."""
+        if kind in self.other_types:
+            return self.other_types[kind]
+        if kind not in self._lazy:
+            self._lazy[kind] = self.draw(strategies.text_value() if kind == "string" else strategies.fraction())
+        return self._lazy[kind]
 
     def valid_payload(self, *, optional: bool = True) -> dict[str, Any]:
         payload: dict[str, Any] = {}
@@ -76,11 +97,14 @@ class _Builder:
         payload[f.name] = value
         return self.json_request(payload, label)
 
-    def reference_value(self, f: Field) -> str:
+    def reference_value(self, f: Field) -> Any:
         """The value a field normally carries, to re-encode or to mutate."""
         if f.role == "request_id":
             return str(uuid.uuid4())
-        return self.values.get(f.name) or f.mock_value or "value"
+        for known in (self.values.get(f.name), f.mock_value, f.example):
+            if known is not None and known != "":
+                return known
+        return placeholder(f.types[0], "value")
 
 
 def _valid_requests(b: _Builder) -> list[Case]:
@@ -114,7 +138,7 @@ def _missing_fields(b: _Builder) -> list[Case]:
     # (closing one game's session vs every session).
     without = _without_optional(b)
     cases = []
-    for f in b.contract.required_fields:
+    for f in (f for f in b.contract.required_fields if f.judge_missing):
         for suffix in ("", without) if without else ("",):
             payload = b.valid_payload(optional=not suffix)
             del payload[f.name]
@@ -124,20 +148,32 @@ def _missing_fields(b: _Builder) -> list[Case]:
     return cases
 
 
-def _reencoded(value: str) -> dict[str, Any]:
+def _reencoded(value: Any) -> dict[str, Any]:
     """The valid value itself as other JSON types, where that reading is natural."""
     out: dict[str, Any] = {"as_array": [value]}
-    if value.lstrip("-").isdigit():
-        out["as_number"] = int(value)
-    if value.lower() in ("true", "false"):
-        out["as_boolean"] = value.lower() == "true"
+    if isinstance(value, str):
+        if value.lstrip("-").isdecimal():
+            out["as_number"] = int(value)
+        if value.lower() in ("true", "false"):
+            out["as_boolean"] = value.lower() == "true"
+    elif isinstance(value, int | float):  # bool included
+        out["as_string"] = json.dumps(value)
     return out
+
+
+def wrong_type_kinds(f: Field) -> list[str]:
+    """The drawn kinds of value that are not of the field's types."""
+    kinds = [kind for kind, valid_for in _KIND_VALID_FOR.items() if not set(valid_for) & set(f.types)]
+    if "integer" in f.types and "number" not in f.types:
+        kinds.append("fraction")
+    return kinds
 
 
 def _wrong_types(b: _Builder) -> list[Case]:
     cases = []
-    for f in b.contract.fields:
-        variants = {**b.other_types, **_reencoded(b.reference_value(f))}
+    for f in (f for f in b.contract.fields if f.judge_type):
+        variants = {kind: b.drawn(kind) for kind in wrong_type_kinds(f)}
+        variants |= {k: v for k, v in _reencoded(b.reference_value(f)).items() if not f.accepts(v)}
         for kind, value in variants.items():
             request = b.with_value(f, value, f"{f.name} as {kind.replace('_', ' ')}")  # values are in the body
             cases.append(Case("wrong_type", f"{f.name}-{kind}", ("M4",), (request,), f"type:{f.name}"))
@@ -156,7 +192,7 @@ def _wrong_credentials(b: _Builder) -> list[Case]:
     without = _without_optional(b)
     cases = []
     for f in b.contract.credential_fields:
-        real = b.values.get(f.name, "")
+        real = str(b.values.get(f.name, ""))  # a credential is a string (the contract says so)
         variants = {"random": b.draw(strategies.wrong_text(real)), **near_misses(real)}
         for kind, value in variants.items():
             request = b.with_value(f, value, f"wrong {f.name} ({kind})")
@@ -170,7 +206,7 @@ def _wrong_credentials(b: _Builder) -> list[Case]:
 
 def _malformed_bodies(b: _Builder) -> list[Case]:
     # every request gets its own fresh uuid, even a malformed one: a target may remember it
-    form = "&".join(f"{k}={v}" for k, v in b.valid_payload().items()).encode()
+    form = "&".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in b.valid_payload().items()).encode()
     raw: dict[str, OutgoingRequest] = {
         "not_json": b.raw_request(b.draw(strategies.not_json_bytes()), "a body that is not JSON"),
         "truncated_json": b.raw_request(json.dumps(b.valid_payload()).encode()[:-1], "valid JSON cut by one byte"),
@@ -210,9 +246,13 @@ def _malformed_bodies(b: _Builder) -> list[Case]:
 def _empty_strings(b: _Builder) -> list[Case]:
     cases = []
     for f in b.contract.fields:
-        rules = ("M6", "S1") if f.required else ("M6",)
         request = b.with_value(f, "", f"{f.name} empty")
-        cases.append(Case("empty_string", f.name, rules, (request,), f"empty:{f.name}"))
+        if "string" in f.types:
+            rules = ("M6", "S1") if f.required and f.judge_missing else ("M6",)
+            cases.append(Case("empty_string", f.name, rules, (request,), f"empty:{f.name}"))
+        else:  # "" is a value of the wrong type, not an empty one
+            rules, defect = (("M6", "M4"), f"type:{f.name}") if f.judge_type else (("M6",), "")
+            cases.append(Case("empty_string", f.name, rules, (request,), defect))
     return cases
 
 
@@ -223,7 +263,8 @@ def _replays(b: _Builder) -> list[Case]:
     cases = [Case("uuid_replay", "valid", ("M7",), (valid, _again(valid)))]
     credential = next(iter(b.contract.credential_fields), None)
     if credential is not None:
-        first = b.with_value(credential, "wrong-" + b.reference_value(credential)[:8], f"wrong {credential.name}")
+        wrong = "wrong-" + str(b.reference_value(credential))[:8]
+        first = b.with_value(credential, wrong, f"wrong {credential.name}")
         cases.append(Case("uuid_replay", f"wrong_{credential.name}", ("M7",), (first, _again(first))))
     return cases
 
@@ -270,7 +311,7 @@ _BUILDERS = (
 )
 
 
-def build_cases(contract: Contract, values: Mapping[str, str], run_seed: int) -> tuple[Case, ...]:
+def build_cases(contract: Contract, values: Mapping[str, Any], run_seed: int) -> tuple[Case, ...]:
     """Every case of a run. The same seed draws the same values (uuids are always fresh)."""
     built: list[Case] = []
 

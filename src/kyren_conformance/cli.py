@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.policy import REPLAY_POLICIES
 from kyren_conformance.usage import INTERNAL_ERROR, USAGE_ERROR, UsageParser
 
@@ -22,16 +23,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Check a Kyren API target against its contract. With no target, runs against the embedded "
         "reference mock. Subcommands: `mock` (serve the reference mock), `openapi` (export OpenAPI 3.1), "
         "`mutation` (score the suite on the mock's fault catalogue).",
-        epilog="environment: KYREN_TARGET_URL KYREN_SECURE_LOGIN KYREN_TOKEN KYREN_USER_ID KYREN_GAME_ID. "
+        epilog=f"environment: KYREN_TARGET_URL {' '.join(g.env for g in GENERIC_OPTIONS)}. "
         "exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 usage or configuration error.",
     )
     p.add_argument("--target-url", metavar="URL", help="base URL of the target (else KYREN_TARGET_URL; none: the mock)")
-    p.add_argument("--secure-login", metavar="ID", help="partner id (else KYREN_SECURE_LOGIN)")
-    p.add_argument("--user-id", metavar="ID", help="a test user id (else KYREN_USER_ID)")
-    p.add_argument("--game-id", metavar="ID", help="a game id (else KYREN_GAME_ID)")
-    p.add_argument(
-        "--token-file", metavar="PATH", help="file holding the token (else KYREN_TOKEN); never a command-line value"
-    )
+    for generic in GENERIC_OPTIONS:  # used by the contract fields that name them; others ignore them (a note)
+        never = "; never a command-line value" if generic.secret_file else ""
+        p.add_argument(generic.flag, metavar=generic.metavar, help=f"{generic.help} (else {generic.env}){never}")
     p.add_argument(
         "--uuid-replay", choices=REPLAY_POLICIES, default=None, help="what a repeated uuid must get (default: either)"
     )
@@ -56,10 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 _PASS_THROUGH = {  # our option -> the plugin's pytest option
     "target_url": "--target-url",
-    "secure_login": "--secure-login",
-    "user_id": "--user-id",
-    "game_id": "--game-id",
-    "token_file": "--token-file",
+    **{generic.dest: generic.flag for generic in GENERIC_OPTIONS},
     "uuid_replay": "--uuid-replay",
     "timeout": "--kyren-timeout",
     "ca_bundle": "--ca-bundle",
@@ -144,17 +139,16 @@ def _refuse_secrets_on_command_line(extras: list[str]) -> None:
     raise SystemExit(USAGE_ERROR)
 
 
-def _check_settings(ns: argparse.Namespace) -> str | None:
-    """The configuration error, if any, found before pytest starts (so it reads like every other CLI error)."""
+def _check_settings(ns: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
+    """The configuration error found before pytest starts (it reads like every other CLI error), or the notes."""
     from kyren_conformance.settings import ConfigError, resolve
 
     options = {flag.lstrip("-").replace("-", "_"): getattr(ns, dest) for dest, flag in _PASS_THROUGH.items()}
     options.update(kyren_field=ns.field, kyren_strict=ns.strict, kyren_json_report=ns.json_report)
     try:
-        resolve(options.get)
+        return None, resolve(options.get).notes
     except ConfigError as exc:
-        return str(exc)
-    return None
+        return str(exc), ()
 
 
 def _unwritable_outputs(ns: argparse.Namespace) -> str | None:
@@ -175,10 +169,12 @@ def run_suite(argv: list[str]) -> int:
     ns, extras = _parser().parse_known_args(argv)
     if extras:
         _refuse_secrets_on_command_line(extras)
-    problem = _check_settings(ns)
+    problem, notes = _check_settings(ns)
     if problem:
         sys.stderr.write(f"kyren-conformance: {problem}\n")
         return USAGE_ERROR
+    for note in notes:
+        sys.stderr.write(f"kyren-conformance: note: {note}\n")
 
     import pytest
 

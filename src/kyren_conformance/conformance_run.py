@@ -6,15 +6,15 @@ state, the plugin only wires it into pytest.
 
 from __future__ import annotations
 
-import secrets as _secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from kyren_conformance.cases import Case, build_cases, near_misses, with_fresh_request_ids
 from kyren_conformance.client import Client, ClientSettings
-from kyren_conformance.contract import Contract
+from kyren_conformance.contract import Contract, mock_default
 from kyren_conformance.evidence import DERIVED_MASKS, REDACTED
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
@@ -24,9 +24,9 @@ from kyren_conformance.runner import Progress, Runner
 from kyren_conformance.settings import RunSettings
 
 
-def mock_credentials(contract: Contract) -> dict[str, str]:
-    """The embedded mock's throwaway test credentials: the contract's mock values, random secrets."""
-    return {f.name: f.mock_value or _secrets.token_urlsafe(24) for f in contract.fields if f.role != "request_id"}
+def mock_credentials(contract: Contract) -> dict[str, Any]:
+    """The embedded mock's throwaway test credentials: the contract's mock values (or examples), random secrets."""
+    return {f.name: mock_default(f) for f in contract.fields if f.role != "request_id"}
 
 
 @dataclass

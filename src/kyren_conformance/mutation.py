@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kyren_conformance.contract import Contract, ContractError, load_contract
 from kyren_conformance.mock import DIALECTS, FAULTS, MockServer, reference_code_table
@@ -46,15 +47,17 @@ class Outcome:
         return "killed" if self.ok else "SURVIVED"
 
 
-def target_args(url: str, credentials: Mapping[str, str], contract: Contract) -> tuple[list[str], dict[str, str]]:
+def target_args(url: str, credentials: Mapping[str, Any], contract: Contract) -> tuple[list[str], dict[str, str]]:
     """CLI options and environment that point a run at a target with these credentials (secrets via env)."""
     args, env = ["--target-url", url], {}
     for f in contract.fields:
         if f.name in credentials:
+            value = credentials[f.name]
+            text = value if isinstance(value, str) else json.dumps(value)  # --field reads a non-string as JSON
             if f.secret and f.env:
-                env[f.env] = credentials[f.name]
+                env[f.env] = text
             else:
-                args += ["--field", f"{f.name}={credentials[f.name]}"]
+                args += ["--field", f"{f.name}={text}"]
     return args, env
 
 

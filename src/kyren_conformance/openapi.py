@@ -21,7 +21,7 @@ from typing import Any
 
 import jsonschema
 
-from kyren_conformance.contract import Contract, ContractError, Field, load_contract
+from kyren_conformance.contract import Contract, ContractError, Erratum, Field, load_contract
 from kyren_conformance.resources import default_contract_path
 from kyren_conformance.usage import USAGE_ERROR, UsageParser
 
@@ -145,8 +145,16 @@ def _operation(contract: Contract, names: dict[str, str]) -> dict[str, Any]:
         "x-kyren-credentials": [_credential(f) for f in contract.credential_fields],
         "x-kyren-request-id": contract.request_id_field.name if contract.request_id_field else None,
         "x-kyren-rules": [{"id": r.id, "level": r.level, "title": r.title, "source": r.source} for r in contract.rules],
-        "x-kyren-errata": [{"id": e.id, "document": e.document, "decision": e.decision} for e in contract.errata],
+        "x-kyren-errata": [_erratum(e) for e in contract.errata],
     }
+
+
+def _erratum(erratum: Erratum) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": erratum.id, "document": erratum.document, "decision": erratum.decision}
+    entry.update({k: v for k, v in (("key", erratum.key), ("line", erratum.line), ("clause", erratum.clause)) if v})
+    if erratum.review:
+        entry["review"] = True
+    return entry
 
 
 def _credential(field: Field) -> dict[str, Any]:
@@ -187,13 +195,21 @@ def _responses(contract: Contract, response_ref: dict[str, Any]) -> dict[str, An
         "2XX": {
             "description": f"Success (`{code}` = {contract.success_code}) or an error (any other `{code}`): "
             "E4 lets errors come with a 2xx status.",
-            "content": {RESPONSE_MEDIA_TYPE: {"schema": response_ref}},
+            "content": {RESPONSE_MEDIA_TYPE: _success_media(contract, response_ref)},
         },
         "4XX": {
             "description": f"An error with a 4xx status (E4): `{code}` is not the success code (M8).",
             "content": {RESPONSE_MEDIA_TYPE: {"schema": {"allOf": [response_ref, not_success]}}},
         },
     }
+
+
+def _success_media(contract: Contract, response_ref: dict[str, Any]) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": response_ref}
+    if contract.response_example is not None:
+        body = {**contract.response_example, contract.code_field: contract.success_code}
+        media["examples"] = {"success": {"summary": "the success body, as the document shows it", "value": body}}
+    return media
 
 
 def _success_matcher(success: int) -> dict[str, Any]:
@@ -210,7 +226,9 @@ def _request_example(contract: Contract) -> dict[str, Any] | None:
             example[field.name] = EXAMPLE_REQUEST_ID
         elif field.mock_value is not None:
             example[field.name] = field.mock_value
-        elif field.type == "string":
+        elif field.example is not None:
+            example[field.name] = field.example
+        elif "string" in field.types:
             example[field.name] = f"<{field.env or field.name}>"
     return example if jsonschema.Draft202012Validator(contract.request_schema).is_valid(example) else None
 

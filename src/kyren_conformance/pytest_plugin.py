@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kyren_conformance.findings import RuleFailure, ShouldWarning
+from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.policy import REPLAY_POLICIES
 
 # The engine (hypothesis, requests, jsonschema) is imported on first use: this module is loaded in
@@ -48,15 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="URL",
         help="base URL of the target (env KYREN_TARGET_URL); none: the embedded reference mock",
     )
-    add("--secure-login", dest="secure_login", metavar="ID", help="partner id (env KYREN_SECURE_LOGIN)")
-    add("--user-id", dest="user_id", metavar="ID", help="a TEST user id (env KYREN_USER_ID)")
-    add(
-        "--game-id",
-        dest="game_id",
-        metavar="ID",
-        help="a game id, to also send valid requests with it (env KYREN_GAME_ID)",
-    )
-    add("--token-file", dest="token_file", metavar="PATH", help="file holding the token (else env KYREN_TOKEN)")
+    for generic in GENERIC_OPTIONS:  # used by the contract fields that name them
+        add(generic.flag, dest=generic.dest, metavar=generic.metavar, help=f"{generic.help} (env {generic.env})")
     add(
         "--uuid-replay",
         dest="uuid_replay",
@@ -94,10 +88,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 _OUR_DESTS = (
     "target_url",
-    "secure_login",
-    "user_id",
-    "game_id",
-    "token_file",
+    *(generic.dest for generic in GENERIC_OPTIONS),
     "uuid_replay",
     "kyren_timeout",
     "ca_bundle",

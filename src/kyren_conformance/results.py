@@ -103,6 +103,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
             "embedded_mock": run.settings.target_url is None,
             "method": contract.method,
             "fields": public_values,
+            "notes": list(run.settings.notes),
             "replay_policy": run.settings.replay_policy,
             "strict": run.settings.strict,
             "seed": run.settings.seed,

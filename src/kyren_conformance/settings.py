@@ -6,6 +6,7 @@ the names the contract gives (`option`, `env`), never by Close Session field nam
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kyren_conformance.client import _read_extra_ca, check_target_url
-from kyren_conformance.contract import Contract, ContractError, Field, load_contract
+from kyren_conformance.contract import Contract, ContractError, Field, describe_types, load_contract
+from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.policy import REPLAY_POLICIES, ReplayPolicy
 from kyren_conformance.profile import Profile, load_profile
 from kyren_conformance.resources import default_contract_path
@@ -33,7 +35,7 @@ class ConfigError(ValueError):
 class RunSettings:
     contract: Contract
     target_url: str | None  # None: the embedded reference mock
-    values: Mapping[str, str]  # configured field values, by contract field name (secrets included)
+    values: Mapping[str, Any]  # configured JSON values, by contract field name (secrets included, as strings)
     replay_policy: ReplayPolicy
     timeout: float
     ca_bundle: str | None
@@ -42,6 +44,7 @@ class RunSettings:
     concurrency: int
     profile: Profile
     json_report: Path | None
+    notes: tuple[str, ...] = ()  # what the user should know but is no error (an option this method ignores)
 
 
 Option = Callable[[str], Any]  # reads a parsed option by its dest name, None when not given
@@ -79,14 +82,59 @@ def _parse_field_overrides(items: list[str] | None, contract: Contract) -> dict[
     return out
 
 
-def _field_value(f: Field, option: Option, environ: Mapping[str, str]) -> str | None:
+def _flag(dest: str) -> str:
+    return f"--{dest.replace('_', '-')}"
+
+
+def _coerce(f: Field, text: str, source: str) -> Any:
+    """The configured text as a value of the field's type: the text itself when a string is valid, else JSON."""
+    if "string" in f.types:
+        return text
+    expected = f"{source} {text!r}: expected {describe_types(f.types)}"
+    try:
+        value = json.loads(text, parse_constant=_not_json)
+    except ValueError:
+        raise ConfigError(expected) from None
+    if not f.accepts(value):
+        raise ConfigError(expected)
+    return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # json.loads takes NaN and Infinity; JSON does not
+
+
+def _field_value(f: Field, overrides: Mapping[str, str], option: Option, environ: Mapping[str, str]) -> Any:
+    """The field's configured value: --field, else its option, else its variable, else the document's example."""
+    if overrides.get(f.name):
+        return _coerce(f, overrides[f.name], f"--field {f.name}")
     if f.option and (given := option(f.option)):
-        return read_secret_file(given, f"--{f.option.replace('_', '-')}") if f.secret else str(given)
-    return (environ.get(f.env) or None) if f.env else None
+        if f.secret:
+            return read_secret_file(given, _flag(f.option))
+        return _coerce(f, str(given), _flag(f.option))
+    if f.env and (text := environ.get(f.env)):
+        return text if f.secret else _coerce(f, text, f.env)
+    if f.option is None and not f.secret:  # a generic field's value is the user's, never the document's
+        return f.example
+    return None
+
+
+def ignored_options(contract: Contract, option: Option, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Notes on the generic options and variables that are set but mean nothing to this contract."""
+    options = {f.option for f in contract.fields if f.option}
+    variables = {f.env for f in contract.fields if f.env}
+    notes = []
+    for generic in GENERIC_OPTIONS:  # never the value: it may be a secret
+        if option(generic.dest) and generic.dest not in options:
+            notes.append(f"{generic.flag} is ignored: {contract.method} has no field for it")
+        if environ.get(generic.env) and generic.env not in variables:
+            notes.append(f"{generic.env} is ignored: {contract.method} has no field for it")
+    return tuple(notes)
 
 
 def _hint(f: Field) -> str:
-    ways = [f"--{f.option.replace('_', '-')}" if f.option else "", f.env or ""]
+    field = f"--field {f.name}=VALUE" if not f.option and not f.secret else ""
+    ways = [_flag(f.option) if f.option else "", f.env or "", field]
     return " or ".join(w for w in ways if w) or f"--field {f.name}=VALUE"
 
 
@@ -105,19 +153,20 @@ def resolve(option: Option, environ: Mapping[str, str] = os.environ) -> RunSetti
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
-    values = {}
+    values: dict[str, Any] = {}
     if target is not None:  # the mock brings its own test credentials
         overrides = _parse_field_overrides(option("kyren_field"), contract)
         for f in contract.fields:
             if f.role == "request_id":
                 continue
-            value = overrides.get(f.name) or _field_value(f, option, environ)
+            value = _field_value(f, overrides, option, environ)
             if value is not None:
                 values[f.name] = value
             elif f.required:
                 raise ConfigError(f"no value for {f.name} of {contract.method}: set {_hint(f)}")
-    elif option("kyren_field"):
-        _parse_field_overrides(option("kyren_field"), contract)  # still reject a malformed one
+    elif option("kyren_field"):  # still reject a malformed one
+        for name, text in _parse_field_overrides(option("kyren_field"), contract).items():
+            _coerce(contract.field(name), text, f"--field {name}")
 
     policy = option("uuid_replay") or "either"
     if policy not in REPLAY_POLICIES:
@@ -146,6 +195,7 @@ def resolve(option: Option, environ: Mapping[str, str] = os.environ) -> RunSetti
         concurrency=concurrency,
         profile=profile,
         json_report=Path(json_report) if json_report else None,
+        notes=ignored_options(contract, option, environ),
     )
 
 

@@ -19,7 +19,7 @@ _scalars = st.one_of(st.integers(-(2**31), 2**31), st.text(max_size=8), st.boole
 
 
 def other_json_types() -> dict[str, st.SearchStrategy[Any]]:
-    """One strategy per JSON type that is not a string."""
+    """One strategy per JSON type that is not a string (`text_value` is the string one)."""
     return {
         "number": st.one_of(
             st.integers(min_value=-(2**53), max_value=2**53), st.floats(allow_nan=False, allow_infinity=False)
@@ -29,6 +29,19 @@ def other_json_types() -> dict[str, st.SearchStrategy[Any]]:
         "array": st.lists(_scalars, min_size=1, max_size=3),
         "object": st.dictionaries(st.text(min_size=1, max_size=8), _scalars, min_size=1, max_size=3),
     }
+
+
+def text_value() -> st.SearchStrategy[str]:
+    """A non-empty string, sent where the field takes no string (the empty one has a case of its own).
+
+    Printable ASCII: a type check is the point, not the encoding (the odd-text cases exercise that).
+    """
+    return st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=12)
+
+
+def fraction() -> st.SearchStrategy[float]:
+    """A number that is not an integer, sent where the field takes integers only."""
+    return st.floats(min_value=-1e9, max_value=1e9, allow_nan=False).filter(lambda x: not x.is_integer())
 
 
 def wrong_text(real: str) -> st.SearchStrategy[str]:

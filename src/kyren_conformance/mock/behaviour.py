@@ -7,6 +7,7 @@ No field name of any method is written here: names, roles and codes all come fro
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, TypeVar
 
-from kyren_conformance.contract import Contract, Field
+from kyren_conformance.contract import Contract, Field, describe_types
 
 # Kinds of answer. Each error kind has its own code, so "the same defect gets the same code" holds.
 SUCCESS = "success"
@@ -114,7 +115,7 @@ class Reference:
     # True: the server serves one connection at a time, as a single-threaded HTTP/1.1 server does.
     one_connection_at_a_time: ClassVar[bool] = False
 
-    def __init__(self, contract: Contract, credentials: Mapping[str, str], *, fault_delay: float = 15.0) -> None:
+    def __init__(self, contract: Contract, credentials: Mapping[str, Any], *, fault_delay: float = 15.0) -> None:
         self.contract = contract
         self.credentials = dict(credentials)
         self.fault_delay = fault_delay
@@ -178,7 +179,8 @@ class Reference:
                 obj[field.name] = value
             problem = self.check_field(field, value)
             if problem is not None:
-                return self.refuse(problem, _WHY[problem].format(field.name), field=field.name)
+                why = _WHY[problem].format(name=field.name, types=describe_types(field.types))
+                return self.refuse(problem, why, field=field.name)
         rid = self.contract.request_id_field
         if rid is not None and isinstance(obj.get(rid.name), str) and obj[rid.name]:
             call.request_id = obj[rid.name]
@@ -192,9 +194,9 @@ class Reference:
         """The kind of problem with one field (null is present but of the wrong type), or None."""
         if value is MISSING:
             return MISSING_FIELD if field.required else None
-        if not isinstance(value, str):
+        if not field.accepts(value):  # as JSON Schema reads types: a bool is no number, 2.0 is an integer
             return WRONG_TYPE
-        return EMPTY if value == "" else None
+        return EMPTY if value == "" else None  # (only a string field accepts "")
 
     def authenticate(self, call: Call) -> Answer | None:
         obj = self._obj(call)
@@ -278,9 +280,15 @@ class Reference:
         return True
 
     def document(self, answer: Answer, call: Call) -> dict[str, Any]:
-        document = {self.contract.code_field: self.code_value(answer)}
-        if self.contract.description_field and self.describes(answer):
-            document[self.contract.description_field] = answer.description
+        """The body: the code and description, and on success the rest of the documented success body."""
+        example = self.contract.response_example if answer.succeeded else None
+        document = copy.deepcopy(example) if example else {}
+        document[self.contract.code_field] = self.code_value(answer)
+        if self.contract.description_field:
+            if self.describes(answer):
+                document[self.contract.description_field] = answer.description
+            else:
+                document.pop(self.contract.description_field, None)
         return document
 
     def media_type(self, answer: Answer) -> str:
@@ -302,9 +310,9 @@ class Reference:
 
 
 _WHY = {
-    MISSING_FIELD: "missing required field {}",
-    WRONG_TYPE: "field {} must be a string",
-    EMPTY: "field {} must not be empty",
+    MISSING_FIELD: "missing required field {name}",
+    WRONG_TYPE: "field {name} must be {types}",
+    EMPTY: "field {name} must not be empty",
 }
 
 

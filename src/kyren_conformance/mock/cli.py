@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 from collections.abc import Mapping
@@ -88,5 +89,7 @@ def _announce(server: MockServer) -> None:
     for field in contract.fields:
         if field.name in server.credentials:
             hint = f"  (${field.env})" if field.env else ""  # the variable the suite reads it from
-            print(f"  {field.name} = {server.credentials[field.name]}{hint}")
+            value = server.credentials[field.name]
+            shown = value if isinstance(value, str) else json.dumps(value)  # as --field takes it
+            print(f"  {field.name} = {shown}{hint}")
     print("Ctrl-C to stop.", flush=True)

@@ -34,8 +34,11 @@ def fault(name: str, description: str, *rules: str) -> Callable[[type[Reference]
 
 
 def _unchecked(behaviour: Reference) -> Field | None:
-    """The field a sloppy presence check forgets: the first required plain value, else the request id."""
-    values = [f for f in behaviour.contract.required_fields if f.role == "value"]
+    """The field a sloppy presence check forgets: the first required plain value, else the request id.
+
+    Only a field whose absence the suite judges: one the document is unsure about has no M3 case.
+    """
+    values = [f for f in behaviour.contract.required_fields if f.role == "value" and f.judge_missing]
     return values[0] if values else behaviour.contract.request_id_field
 
 
@@ -76,12 +79,21 @@ class PresenceCheckedOnlyWithOptional(Reference):
 # -- M4: types -------------------------------------------------------------------------------------
 
 
-@fault("types-coerced", "non-string values are coerced to their JSON text (loose typing)", "M4")
+@fault("types-coerced", "values of another type are coerced through their JSON text (loose typing)", "M4")
 class TypesCoerced(Reference):
     def normalise(self, field: Field, value: Any) -> Any:
-        if value is MISSING or isinstance(value, str):
+        if value is MISSING or field.accepts(value):
             return super().normalise(field, value)
-        return super().normalise(field, json.dumps(value))
+        if "string" in field.types:  # 42 -> "42", null -> "null"
+            return super().normalise(field, json.dumps(value))
+        if isinstance(value, str):  # "42" -> 42, "true" -> true
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = value
+            if field.accepts(parsed):
+                return super().normalise(field, parsed)
+        return super().normalise(field, value)
 
 
 @fault("null-as-absent-optional", "a null optional field is read as absent instead of refused", "M4")
@@ -343,7 +355,8 @@ class SlowDripBody(Reference):
 @fault("empty-string-accepted", "an empty string passes validation (a key-exists presence check)", "S1")
 class EmptyStringAccepted(Reference):
     def check_field(self, field: Field, value: Any) -> str | None:
-        return None if value == "" else super().check_field(field, value)
+        # Where a string is valid; where it is not, "" still fails the type check.
+        return None if value == "" and "string" in field.types else super().check_field(field, value)
 
 
 @fault("inconsistent-codes", "the same defect alternates between two code tables (two builds, round robin)", "S2")

@@ -6,7 +6,6 @@ import contextlib
 import ipaddress
 import os
 import re
-import secrets
 import socket
 import socketserver
 import sys
@@ -17,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
 
-from kyren_conformance.contract import Contract
+from kyren_conformance.contract import Contract, describe_types, mock_default
 from kyren_conformance.mock.behaviour import Incoming, Reference, Reply, pick
 from kyren_conformance.mock.dialects import DIALECTS
 from kyren_conformance.mock.faults import FAULTS
@@ -37,11 +36,12 @@ class MockServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        credentials: Mapping[str, str] | None = None,
+        credentials: Mapping[str, Any] | None = None,
         fault: str | None = None,
         dialect: str | None = None,
         fault_delay: float | None = None,
         latency: float = 0.0,
+        behaviour: type[Reference] | None = None,  # a subclass of your own, instead of a fault and a dialect
     ) -> None:
         _require_loopback(host)
         if latency < 0:
@@ -50,7 +50,9 @@ class MockServer:
         self.contract = contract
         self.fault = fault
         self.dialect = dialect
-        self._behaviour = _combine(fault, dialect)
+        if behaviour is not None and (fault or dialect):
+            raise ValueError("behaviour: give a Reference subclass, or a fault and a dialect, not both")
+        self._behaviour = behaviour or _combine(fault, dialect)
         self._credentials = _resolve_credentials(contract, credentials)
         self._host, self._port = host, port
         self.fault_delay = _fault_delay(fault_delay)
@@ -58,7 +60,7 @@ class MockServer:
         self._thread: threading.Thread | None = None
 
     @property
-    def credentials(self) -> dict[str, str]:
+    def credentials(self) -> dict[str, Any]:
         return dict(self._credentials)
 
     @property
@@ -118,7 +120,7 @@ def _combine(fault: str | None, dialect: str | None) -> type[Reference]:
     return cast(type[Reference], type(f"{fault}+{dialect}", tuple(chosen), {}))
 
 
-def _resolve_credentials(contract: Contract, given: Mapping[str, str] | None) -> dict[str, str]:
+def _resolve_credentials(contract: Contract, given: Mapping[str, Any] | None) -> dict[str, Any]:
     wanted = [f for f in contract.fields if f.role != "request_id"]
     given = dict(given or {})
     unknown = sorted(set(given) - {f.name for f in wanted})
@@ -126,9 +128,9 @@ def _resolve_credentials(contract: Contract, given: Mapping[str, str] | None) ->
         raise ValueError(f"credentials: unknown field(s) {unknown}; expected some of: {[f.name for f in wanted]}")
     resolved = {}
     for f in wanted:
-        value = given[f.name] if f.name in given else f.mock_value or secrets.token_urlsafe(24)
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"credentials: {f.name} must be a non-empty string, got {value!r}")
+        value = given[f.name] if f.name in given else mock_default(f)
+        if not f.accepts(value) or value == "":
+            raise ValueError(f"credentials: {f.name} must be {describe_types(f.types)} (not empty), got {value!r}")
         resolved[f.name] = value
     return resolved
 
