@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="kyren-conformance",
         description="Check a Kyren API target against its contract. With no target, runs against the embedded "
         "reference mock. Subcommands: `mock` (serve the reference mock), `openapi` (export OpenAPI 3.1), "
-        "`mutation` (score the suite on the mock's fault catalogue).",
+        "`mutation` (score the suite on the mock's fault catalogue), `derive` (a contract from a method's document).",
         epilog=f"environment: KYREN_TARGET_URL {' '.join(g.env for g in GENERIC_OPTIONS)}. "
         "exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 usage or configuration error.",
     )
@@ -220,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             from kyren_conformance.mutation import run_mutation
 
             return run_mutation(argv[1:])
+        if argv[:1] == ["derive"]:
+            from kyren_conformance.derive_cli import run_derive
+
+            return run_derive(argv[1:])
         if argv[:1] == ["openapi"]:
             from kyren_conformance.openapi import run_openapi
 
