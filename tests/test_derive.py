@@ -138,6 +138,8 @@ CONTRADICTIONS = {
         "request.userId.not-in-example", "never demands a refusal when it is missing",
     ),
     "damaged encoding": (CLOSE_SESSION.read_text(), "request.userId.encoding", "read as 'Operator’s'"),
+    "damaged encoding in the prose": (_close_session("of the player.", "of the playerâ€™s account."),
+                                      "text.playerâ€™s.encoding", "read as 'player’s'"),
     "a remark that is neither Required nor optional": (
         _close_session("| Required |\n| gameId", "| see notes |\n| gameId"),
         "request.secureLogin.remark", "its absence is not judged",

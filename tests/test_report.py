@@ -168,7 +168,7 @@ def test_info_facts_with_a_latency_chart(failing: tuple[CliRun, dict[str, str]])
     run, _ = failing
     section = _section(_html(run), "kc-info")
     facts = run.results["info"]
-    assert "error code form (E1)" in section and "integer ×" in section
+    assert "error code form (DESIGN.md E1)" in section and "integer ×" in section
     for name in ("p50", "p95", "p99", "max"):
         assert f"{name} {facts['latency_ms'][name]:.1f} ms" in section
     assert "application/json ×" in section and "200 ×" in section

@@ -138,6 +138,13 @@ class _Deriving:
             )  # fmt: skip
         return repaired
 
+    def prose_encoding(self) -> None:
+        """Damaged encoding in the prose changes no check, but it is the document's mistake all the same."""
+        for line, text in self.doc.prose:
+            if ftfy.fix_encoding(text) != text:
+                damaged = next(w for w in text.split() if ftfy.fix_encoding(w) != w).strip(".,;:()!?\"'")
+                self.fixed(text, f"text.{damaged}.encoding", line, "the text")
+
     # -- the pieces of the document --------------------------------------------------------------
 
     def examples(self, side: Side) -> tuple[dict[str, Any] | None, int]:
@@ -534,6 +541,7 @@ def derive(doc_path: str, text: str, document_ref: str) -> Derived:
     fields, request_properties, table_required = state.request_fields()
     properties, always, on_success, result = state.response_schema_parts()
     title = state.fixed(doc.title, "title.encoding", doc.title_line, "the title")
+    state.prose_encoding()
 
     request_schema = {
         "$schema": SCHEMA_DIALECT,

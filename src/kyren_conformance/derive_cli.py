@@ -119,17 +119,16 @@ def run_derive(argv: list[str]) -> int:
         return USAGE_ERROR
     files = derived_files(derived, out)
     contract_path = list(files)[-1]
-    print("\n".join(_summary(derived)))
     if args.check:
         drift = _drift(files)
+        print("\n".join(_summary(derived) + drift))
         if drift:
-            print("\n".join(drift))
             sys.stderr.write(f"{PROG}: the files differ from what {args.document} derives (see above)\n")
             return NOT_CONFORMANT
         print(f"up to date: {', '.join(str(p) for p in files)}")
         print(contract_path)
         return 0
-    try:
+    try:  # written before anything is printed: a closed pipe on stdout loses nothing
         for path, text in files.items():
             _write(path, text)
     except OSError as exc:
@@ -140,6 +139,7 @@ def run_derive(argv: list[str]) -> int:
     except ContractError as exc:  # derive's own output must load: anything else is our bug
         sys.stderr.write(f"{PROG}: internal error: the derived contract does not load: {exc}\n")
         return INTERNAL_ERROR
+    print("\n".join(_summary(derived)))
     for path in list(files)[:-1]:
         print(f"wrote {path}")
     print(contract_path)

@@ -127,7 +127,10 @@ def _must_be_refused(rule_id: str, documented: str) -> Judge:
             if e.response.status >= 500:
                 found.append(
                     ctx.finding(
-                        rule_id, shown(e), f"{documented}; a 5xx to a request the client got wrong is a failure (E4)", e
+                        rule_id,
+                        shown(e),
+                        f"{documented}; a 5xx to a request the client got wrong is a failure (DESIGN.md E4)",
+                        e,
                     )
                 )
             elif not _is_rejection(e, ctx):
@@ -230,7 +233,7 @@ def malformed_input_handled(exchanges: Sequence[Exchange], ctx: JudgeContext) ->
         if e.response is None:
             continue
         if e.response.status >= 500:
-            found.append(ctx.finding("M6", shown(e), "malformed input never gets a 5xx (E4)", e))
+            found.append(ctx.finding("M6", shown(e), "malformed input never gets a 5xx (DESIGN.md E4)", e))
         elif not e.response.is_json:
             found.append(
                 ctx.finding("M6", shown(e), "malformed input gets a JSON answer, never an HTML or empty one", e)
@@ -279,7 +282,7 @@ def replay_follows_policy(exchanges: Sequence[Exchange], ctx: JudgeContext) -> l
 def error_status_never_success(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
     field, success = ctx.contract.code_field, ctx.contract.success_code
     return [
-        ctx.finding("M8", shown(e), f"a non-2xx status never carries {field} = {success} (E4)", e)
+        ctx.finding("M8", shown(e), f"a non-2xx status never carries {field} = {success} (DESIGN.md E4)", e)
         for e in exchanges
         if e.response is not None and not 200 <= e.response.status < 300 and code_of(e, ctx) == success
     ]
@@ -363,7 +366,7 @@ def secrets_not_echoed(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list
         ctx.finding(
             "S4",
             f"a response containing a secret (shown as ***): {shown(e)}",
-            "a response never echoes the token (E6)",
+            "a response never echoes the token (DESIGN.md E6)",
             e,
         )
         for e in exchanges
@@ -396,7 +399,7 @@ def latency_within_objective(exchanges: Sequence[Exchange], ctx: JudgeContext) -
 
 
 def code_forms(exchanges: Sequence[Exchange], ctx: JudgeContext) -> dict[str, int]:
-    """How many answers carried the code as an integer, and how many as a digit string (E1)."""
+    """How many answers carried the code as an integer, and how many as a digit string (DESIGN.md E1)."""
     forms: dict[str, int] = defaultdict(int)
     for e in exchanges:
         if code_of(e, ctx) is not None:
@@ -415,7 +418,7 @@ def one_code_form(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Find
         ctx.finding(
             "S6",
             f"{ctx.contract.code_field} as {json.dumps(forms)}",
-            "one form for the code, an integer or a digit string (E1)",
+            "one form for the code, an integer or a digit string (DESIGN.md E1)",
             None,
         )
     ]
@@ -440,7 +443,7 @@ def codes_declared(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Fin
         ctx.finding(
             "S7",
             f"code {code} not in the profile's table",
-            f"codes declared in the code table: {sorted(declared)} (E3)",
+            f"codes declared in the code table: {sorted(declared)} (DESIGN.md E3)",
             e,
         )
         for code, e in sorted(seen.items())
@@ -461,7 +464,7 @@ def json_media_type(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Fi
         ctx.finding(
             "S8",
             f"a JSON body sent as {media or 'no Content-Type'}",
-            "a JSON body comes with a JSON media type (E9)",
+            "a JSON body comes with a JSON media type (DESIGN.md E9)",
             e,
         )
         for media, e in seen.items()

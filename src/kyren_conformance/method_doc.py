@@ -51,6 +51,7 @@ class MethodDoc:
     tables: dict[Side, list[Row]] = field(default_factory=lambda: {"request": [], "response": []})
     table_lines: dict[Side, int] = field(default_factory=dict)
     missing_columns: dict[Side, list[str]] = field(default_factory=dict)
+    prose: list[tuple[int, str]] = field(default_factory=list)  # (line, text) outside tables and code blocks
     blocks: list[Block] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -93,6 +94,8 @@ def read_method_doc(path: str, text: str) -> MethodDoc:
                 doc.title, doc.title_line = text_, number
             side = _side_of(text_) or side
             label = text_
+            if number != doc.title_line:
+                doc.prose.append((number, text_))
             i += 1
             continue
         if _is_table_line(line) and i + 1 < len(lines) and _is_alignment_row(lines[i + 1]):
@@ -101,6 +104,7 @@ def read_method_doc(path: str, text: str) -> MethodDoc:
             continue
         stripped = line.strip()
         if stripped:
+            doc.prose.append((number, stripped))
             if side is None and doc.title:
                 doc.overview += (" " if doc.overview else "") + clean_cell(stripped)
             label = stripped

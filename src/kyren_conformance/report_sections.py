@@ -342,7 +342,7 @@ def info(results: Mapping[str, Any], ctx: ReportContext) -> str:
     facts = results["info"]
     latency = ", ".join(f"{_e(k)} {v:.1f} ms" for k, v in facts["latency_ms"].items()) or "no answer"
     rows = [
-        _row("error code form (E1)", _counts(facts["code_forms"])),
+        _row("error code form (DESIGN.md E1)", _counts(facts["code_forms"])),
         _row("HTTP statuses", _counts(facts["statuses"])),
         _row("error codes", _counts(facts["codes"])),
         _row("media types", _counts(facts["media_types"])),

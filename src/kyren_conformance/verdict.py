@@ -43,7 +43,7 @@ class Verdict:
     def info_lines(self) -> list[str]:
         lat = ", ".join(f"{k} {v:.1f} ms" for k, v in self.latency_ms.items())
         lines = [
-            f"INFO error code form (E1): {_counts(self.code_forms) or 'no code seen'}",
+            f"INFO error code form (DESIGN.md E1): {_counts(self.code_forms) or 'no code seen'}",
             f"INFO statuses: {_counts(self.statuses)}; codes: {_counts(self.codes)}",
             f"INFO media types: {_counts(self.media_types)}",
             f"INFO latency: {lat or 'no answer'}",
