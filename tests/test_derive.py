@@ -306,6 +306,14 @@ POST https://<API URL>/v1/GetBalance
 """
 
 
+def test_a_request_id_is_found_by_its_description_when_it_is_not_called_uuid() -> None:
+    contract = derived_contract(
+        GET_BALANCE.read_text().replace("| uuid ", "| requestRef ").replace('"uuid"', '"requestRef"')
+    )
+    assert field(contract, "requestRef")["role"] == "request_id"
+    assert field(contract, "secureLogin")["mock_value"] == "kyren-mock-partner"
+
+
 def test_documents_as_they_really_look_are_read() -> None:
     contract = derived_contract(MESSY)
     assert contract["http"]["path"] == "/v1/GetBalance" and contract["http"]["method"] == "POST"

@@ -38,7 +38,13 @@ DOC_TYPES = {
 
 # Kyren's generic fields: every method that has one reads it from the same command-line option.
 GENERIC_FIELDS: dict[str, dict[str, Any]] = {
-    "secureLogin": {"role": "credential", "option": "secure_login", "env": "KYREN_SECURE_LOGIN"},
+    # the mock's partner id stays the same from one start to the next; its token never does
+    "secureLogin": {
+        "role": "credential",
+        "option": "secure_login",
+        "env": "KYREN_SECURE_LOGIN",
+        "mock_value": "kyren-mock-partner",
+    },
     "token": {"role": "credential", "secret": True, "option": "token_file", "env": "KYREN_TOKEN"},
     "userId": {"role": "value", "option": "user_id", "env": "KYREN_USER_ID"},
     "gameId": {"role": "value", "option": "game_id", "env": "KYREN_GAME_ID"},
@@ -49,6 +55,7 @@ DESCRIPTION_FIELD_NAMES = ("description", "message", "errorDescription")
 
 _REQUIRED_WORDS = {"required", "mandatory", "yes", "y", "m", "true", "必須"}
 _OPTIONAL_WORDS = {"optional", "no", "n", "o", "false", "conditional", ""}
+_REQUEST_ID_WORDS = re.compile(r"\bunique\s+id\b.*\b(each|every)\s+request\b", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -318,7 +325,7 @@ class _Deriving:
             "role": generic.get("role", "value"),
             "source": source,
         }
-        for key in ("option", "env"):
+        for key in ("option", "env", "mock_value"):
             if key in generic:
                 entry[key] = generic[key]
         entry["description"] = description
@@ -326,8 +333,9 @@ class _Deriving:
 
     def assign_request_id(self, fields: list[dict[str, Any]]) -> None:
         """`uuid` ("a unique ID for each request") is fresh in every request and replay-checked (M7)."""
-        for entry in fields:
-            if entry["name"] in REQUEST_ID_NAMES and entry["type"] == "string" and entry["required"]:
+        for entry in sorted(fields, key=lambda e: e["name"] not in REQUEST_ID_NAMES):  # by name first, else description
+            said = entry["name"] in REQUEST_ID_NAMES or _REQUEST_ID_WORDS.search(entry["description"])
+            if said and entry["type"] == "string" and entry["required"] and entry["role"] == "value":
                 entry["role"] = "request_id"
                 entry.pop("example", None)
                 return
