@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kyren_conformance.cli import main
 from kyren_conformance.contract import load_contract
 from kyren_conformance.derive import derive, doc_type_to_json, is_placeholder
+from kyren_conformance.method_doc import DocumentError
 
 ROOT = Path(__file__).parents[1]
 CLOSE_SESSION = ROOT / "docs/spec/close-session.md"
@@ -411,3 +415,42 @@ def test_an_invalid_overlay_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     code, _, err = run_derive(capsys, CLOSE_SESSION, "--overlay", overlay, "--out", tmp_path)
     assert code == 4 and err.count("\n") == 1
     assert "reviewed/response.error.type" in err and "does not match" in err
+
+
+# -- never a crash: whatever the document, derive gives a contract or one DocumentError -----------------
+
+_NOISE = st.sampled_from(["|", "```", "~~~", "#", "{", "}", '"', ":", "<br/>", "<", ">", "\\", "-", " ", "\x00", "é"])
+
+
+@st.composite
+def damaged_documents(draw: st.DrawFn, document: Path) -> str:
+    lines = document.read_text().splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["delete", "duplicate", "insert", "replace"]))
+        if action == "delete":
+            del lines[at]
+        elif action == "duplicate":
+            lines.insert(at, lines[at])
+        else:
+            text = lines[at]
+            cut = draw(st.integers(0, len(text)))
+            noise = "".join(draw(st.lists(_NOISE, min_size=1, max_size=4)))
+            lines[at] = text[:cut] + noise + (text[cut:] if action == "insert" else text[cut + 1 :])
+        if not lines:
+            break
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("document", [CLOSE_SESSION, GET_BALANCE], ids=lambda p: p.stem)
+@settings(max_examples=300, deadline=None, database=None)
+@given(data=st.data())
+def test_a_damaged_document_gives_a_contract_or_one_clear_error(document: Path, data: st.DataObject) -> None:
+    text = data.draw(damaged_documents(document))
+    try:
+        derive("doc.md", text, "doc.md")
+    except DocumentError as exc:
+        assert str(exc).startswith("doc.md") and "\n" not in str(exc)
+        return
+    with tempfile.TemporaryDirectory() as folder:  # and what it derives, the suite loads
+        _write_and_load(Path(folder), text)

@@ -77,7 +77,9 @@ def test_dead_target_stops_after_the_threshold() -> None:
     not_sent = [e for e in exchanges if e.not_sent]
     assert len(not_sent) == 45
     # every request not sent says why (results arrive in completion order, so no position is assumed)
-    assert all("target unreachable: 5 requests in a row failed (last: connection refused" in e.failure for e in not_sent)
+    assert all(
+        "target unreachable: 5 requests in a row failed (last: connection refused" in e.failure for e in not_sent
+    )
 
 
 def test_a_slow_path_on_a_live_target_does_not_stop_the_run() -> None:

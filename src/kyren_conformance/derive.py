@@ -194,7 +194,7 @@ class _Deriving:
                     candidate = url.path if url.scheme in ("http", "https") else word if word.startswith("/") else ""
                     if not candidate and re.match(r"^(HOST|[\w.-]+\.[a-z]{2,}(:\d+)?)/", word):  # a URL without scheme
                         candidate = "/" + word.split("/", 1)[1]
-                    if candidate and not path:
+                    if candidate and not path and re.fullmatch(r"/[\w.~/-]*", candidate):
                         path, path_line = candidate.rstrip("/") or "/", block.line + offset
         if not path:
             raise DocumentError(
@@ -266,6 +266,13 @@ class _Deriving:
                 f"{name} is Required, yet the example body (line {example_line}) does not send it",
                 "the suite sends it in every valid request, and never demands a refusal when it is missing",
             )  # fmt: skip
+        if GENERIC_FIELDS.get(name, {}).get("role") == "credential" and types != ["string"]:
+            self.erratum(
+                f"request.{name}.credential-type", row.line, f"{name} is a credential typed {row.type!r}",
+                "a string: a credential is compared as text",
+            )  # fmt: skip
+            types, prop, judge_type = ["string"], _plain_schema("string"), True
+            has_value = has_value and isinstance(value, str)
         entry = self.field_entry(name, types, required, row_source("Request", row), description)
         if has_value:
             entry["example"] = value
@@ -369,7 +376,10 @@ class _Deriving:
             if row is code_row:
                 properties[name] = self.code_schema(row, example)
             else:
-                properties[name], required = self.response_value_schema(row, name, example, required)
+                if row is description_row:
+                    properties[name], required = self.description_schema(row, name, example, required)
+                else:
+                    properties[name], required = self.response_value_schema(row, name, example, required)
                 if required and example is not None and name not in example:
                     required = False
                     self.erratum(
@@ -403,6 +413,23 @@ class _Deriving:
                 "mixing both forms is a SHOULD warning (S6)",
             )  # fmt: skip
         return {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": _DIGITS}]}
+
+    def description_schema(
+        self, row: Row, name: str, example: dict[str, Any] | None, required: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """The description is text whatever the table says (the suite reads it, S3): DESIGN.md E2."""
+        said_type = doc_type_to_json(row.type)
+        value = example.get(name) if example else None
+        if said_type in (None, "string"):
+            self.table_type(row, name, "response")  # an unknown type is still an erratum
+            return {"type": "string"}, required
+        if isinstance(value, str) and not is_placeholder(value):
+            return self.response_value_schema(row, name, example, required)
+        self.erratum(
+            f"response.{name}.type", row.line, f"{name} is typed {row.type!r}, yet it is the response's description",
+            "as E2: optional; when present it must be a string",
+        )  # fmt: skip
+        return {"type": "string"}, False
 
     def response_value_schema(
         self, row: Row, name: str, example: dict[str, Any] | None, required: bool
