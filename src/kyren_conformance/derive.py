@@ -293,8 +293,7 @@ class _Deriving:
                 f"request.{name}.type", row.line, said,
                 f"as E1: accept a JSON {sent} or a string of its digits; the suite sends the example's form",
             )  # fmt: skip
-            pattern = _DIGITS if sent == "integer" else _DECIMAL
-            return [sent, "string"], {"oneOf": [{"type": sent}, {"type": "string", "pattern": pattern}]}
+            return [sent, "string"], _number_or_its_digits(sent)
         if sent == "string" and json_type in ("number", "integer"):
             decision = f"as E2: a string, as the example shows; a JSON {json_type} (the table's type) is accepted too"
         else:
@@ -448,8 +447,7 @@ class _Deriving:
                 f"response.{name}.type", row.line, said,
                 f"as E1: accept a JSON {sent} or a string of its digits",
             )  # fmt: skip
-            pattern = _DIGITS if sent == "integer" else _DECIMAL
-            return {"oneOf": [{"type": sent}, {"type": "string", "pattern": pattern}]}, required
+            return _number_or_its_digits(sent), required
         if sent == "string" and said_type in ("number", "integer"):
             self.erratum(f"response.{name}.type", row.line, said, "optional; when present it must be a string")
             return {"type": "string"}, False
@@ -532,6 +530,12 @@ def row_source(side: str, row: Row) -> str:
 def _plain_schema(json_type: str, *, min_length: bool = True) -> dict[str, Any]:
     # Request strings are non-empty (an empty required value is a defect, S1); response strings may be empty.
     return {"type": "string", "minLength": 1} if json_type == "string" and min_length else {"type": json_type}
+
+
+def _number_or_its_digits(json_type: str) -> dict[str, Any]:
+    """DESIGN.md E1 for any field typed string whose example is a number: the number, or a string of it."""
+    pattern = _DIGITS if json_type == "integer" else _DECIMAL
+    return {"oneOf": [{"type": json_type}, {"type": "string", "pattern": pattern}]}
 
 
 def _kind(value: Any) -> str:
