@@ -126,18 +126,22 @@ class ConformanceRun:
         started = time.monotonic()
         try:
             runner.run(todo, progress, into=self.exchanges)
-        finally:
+        finally:  # an interrupted run reports what it got, and goes no further
             self.send_seconds += time.monotonic() - started
-            exchanges = self.all_exchanges()
-            timed_out = [c for c in todo if any(e.timed_out for e in self.exchanges.get(c.id, ()))]
-            answered = any(e.response is not None for e in exchanges)
-            if timed_out and answered and not runner.breaker.open and self.settings.concurrency > 1:
-                self._resend_one_at_a_time(timed_out)
-                exchanges = self.all_exchanges()
-            if runner.breaker.open:
-                self.unreachable = runner.breaker.why
-            elif exchanges and all(e.response is None for e in exchanges):
-                self.unreachable = f"no request was answered (first: {exchanges[0].failure})"
+            self._note_unreachable(runner)
+        exchanges = self.all_exchanges()
+        timed_out = [c for c in todo if any(e.timed_out for e in self.exchanges.get(c.id, ()))]
+        answered = any(e.response is not None for e in exchanges)
+        if timed_out and answered and not runner.breaker.open and self.settings.concurrency > 1:
+            self._resend_one_at_a_time(timed_out)
+            self._note_unreachable(runner)
+
+    def _note_unreachable(self, runner: Runner) -> None:
+        exchanges = self.all_exchanges()
+        if runner.breaker.open:
+            self.unreachable = runner.breaker.why
+        elif exchanges and all(e.response is None for e in exchanges):
+            self.unreachable = f"no request was answered (first: {exchanges[0].failure})"
 
     @property
     def method_path(self) -> str:

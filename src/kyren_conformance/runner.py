@@ -24,6 +24,9 @@ class Sender(Protocol):
     def send(self, method: str, path: str, request: OutgoingRequest, run_started: float) -> Exchange: ...
 
 
+_WAKE_UP_SECONDS = 0.25
+
+
 class CircuitBreaker:
     """Opens after a streak of transport failures, so a dead target costs a few deadlines, not all of them."""
 
@@ -127,7 +130,9 @@ class Runner:
         try:
             pending: dict[Future[tuple[Exchange, ...]], Case] = {pool.submit(self._run_case, c): c for c in cases}
             while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                # Wake up now and then: Ctrl-C may reach a sending thread, and only the main thread acts on it,
+                # when it next runs Python code; with every sender on a slow request that could be a timeout away.
+                finished, _ = wait(pending, timeout=_WAKE_UP_SECONDS, return_when=FIRST_COMPLETED)
                 for future in finished:
                     case = pending.pop(future)
                     results[case.id] = future.result()
