@@ -224,6 +224,10 @@ def test_no_artefact_holds_a_secret(which: str, request: pytest.FixtureRequest, 
 
 
 # --- an interrupted run ------------------------------------------------------------------------
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _lines_until(proc: subprocess.Popen[str], marker: str) -> Iterator[str]:
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -244,6 +248,9 @@ def test_interrupted_run_writes_an_incomplete_report(contract: Contract, tmp_pat
             text=True,
             env=env,
             cwd=tmp_path,
+            # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT ignored:
+            # the child must take Ctrl-C however this test run was started.
+            preexec_fn=_default_sigint,
         )
         watchdog = threading.Timer(60, proc.kill)
         watchdog.start()
