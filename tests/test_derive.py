@@ -127,11 +127,11 @@ def _close_session(old: str, new: str) -> str:
 CONTRADICTIONS = {
     "string typed, example a number (E1)": (
         _close_session('"userId": "tester"', '"userId": 12345'),
-        "request.userId.type", "as E1: accept a JSON integer or a string of its digits",
+        "request.userId.type", "as DESIGN.md E1: accept a JSON integer or a string of its digits",
     ),
     "decimal typed, example a string (E2)": (
         _close_session("| gameId       |string|", "| gameId       |decimal|"),
-        "request.gameId.type", "as E2: a string, as the example shows",
+        "request.gameId.type", "as DESIGN.md E2: a string, as the example shows",
     ),
     "in the example, not in the table": (
         _close_session('"uuid": "<uuid>"', '"uuid": "<uuid>",\n    "channel": "web"'),
@@ -160,7 +160,7 @@ CONTRADICTIONS = {
         GET_BALANCE.read_text().replace("| currency |decimal|", "| currency |string|").replace(
             '"balance": 1520.75,\n  "currency": "EUR"', '"balance": 1520.75,\n  "currency": 978'
         ),
-        "response.currency.type", "as E1: accept a JSON integer or a string of its digits",
+        "response.currency.type", "as DESIGN.md E1: accept a JSON integer or a string of its digits",
     ),
 }  # fmt: skip
 

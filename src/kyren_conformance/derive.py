@@ -291,11 +291,11 @@ class _Deriving:
         if json_type == "string" and sent in ("integer", "number"):
             self.erratum(
                 f"request.{name}.type", row.line, said,
-                f"as E1: accept a JSON {sent} or a string of its digits; the suite sends the example's form",
+                f"as DESIGN.md E1: accept a JSON {sent} or a string of its digits; the suite sends the example's form",
             )  # fmt: skip
             return [sent, "string"], _number_or_its_digits(sent)
         if sent == "string" and json_type in ("number", "integer"):
-            decision = f"as E2: a string, as the example shows; a JSON {json_type} (the table's type) is accepted too"
+            decision = f"as DESIGN.md E2: a string, as the example shows; the table's {json_type} is accepted too"
         else:
             decision = f"accept both readings (a JSON {json_type} or {sent}); the suite sends the example's form"
         self.erratum(f"request.{name}.type", row.line, said, decision)
@@ -426,7 +426,7 @@ class _Deriving:
             return self.response_value_schema(row, name, example, required)
         self.erratum(
             f"response.{name}.type", row.line, f"{name} is typed {row.type!r}, yet it is the response's description",
-            "as E2: optional; when present it must be a string",
+            "as DESIGN.md E2: optional; when present it must be a string",
         )  # fmt: skip
         return {"type": "string"}, False
 
@@ -445,7 +445,7 @@ class _Deriving:
         if said_type == "string" and sent in ("integer", "number"):
             self.erratum(
                 f"response.{name}.type", row.line, said,
-                f"as E1: accept a JSON {sent} or a string of its digits",
+                f"as DESIGN.md E1: accept a JSON {sent} or a string of its digits",
             )  # fmt: skip
             return _number_or_its_digits(sent), required
         if sent == "string" and said_type in ("number", "integer"):
