@@ -75,3 +75,23 @@ def test_an_independently_written_server_with_one_defect_fails(
     run = _against_independent_server(contract_path, tmp_path, defect)
     assert run.code == 1, run.output[-3000:]
     assert run.outcomes()[DEFECTS[defect]] == "failed", run.outcomes()
+
+
+def test_a_method_with_typed_fields_runs_from_its_document(tmp_path: Path) -> None:
+    """Bet: decimal, integer and boolean request fields, a required gameId, a string-typed id shown as a number."""
+    out = tmp_path / "derived"
+    assert main(["derive", str(Path(__file__).parent / "documents/bet.md"), "--out", str(out)]) == 0
+    contract = load_contract(out / "contracts/bet.json")
+    assert {f.name: f.types for f in contract.fields if f.name in ("amount", "betCount", "freeSpin", "roundId")} == {
+        "roundId": ("integer", "string"),  # E1-style: typed string, the example sends 1234567
+        "amount": ("number",),
+        "betCount": ("integer",),
+        "freeSpin": ("boolean",),
+    }
+    run = run_cli(["--contract", str(out / "contracts/bet.json"), "-v"], tmp_path)
+    assert run.code == 0, run.output[-3000:]
+    for test in ("test_M4_wrong_type[amount-as_string]", "test_M4_wrong_type[betCount-fraction]",
+                 "test_M4_wrong_type[freeSpin-as_string]", "test_M4_wrong_type[roundId-fraction]",
+                 "test_M3_missing_field[gameId]", "test_M1_valid_request[with_betCount+freeSpin]"):  # fmt: skip
+        assert f"{test} PASSED" in run.output, test
+    assert "test_M4_wrong_type[roundId-number]" not in run.output  # a number is one reading of the document
