@@ -18,37 +18,37 @@ from urllib.parse import urlsplit
 
 import ftfy
 
-from kyren_conformance.method_doc import Block, DocumentError, MethodDoc, Row, Side, read_method_doc
+from kyren_conformance.contract import JSON_TYPES
+from kyren_conformance.doc_values import (
+    DIGITS,
+    DOC_TYPES,
+    doc_type_to_json,
+    fits,
+    is_json_block,
+    is_placeholder,
+    json_type_of,
+    kind_of,
+    number_or_its_digits,
+    parse_json_example,
+    plain_schema,
+)
+from kyren_conformance.method_doc import DocumentError, MethodDoc, Row, Side, read_method_doc
+from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.suite_rules import suite_rules
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_BASE = "https://kyren-conformance.invalid/schemas/"
-JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 
-# The document's data types (lower-cased, size suffix such as `(10,2)` dropped) and their JSON type.
-DOC_TYPES = {
-    **dict.fromkeys(("string", "str", "text", "char", "varchar", "uuid", "guid", "date", "datetime", "timestamp",
-                     "enum", "url"), "string"),
-    **dict.fromkeys(("decimal", "number", "numeric", "float", "double", "money", "real"), "number"),
-    **dict.fromkeys(("integer", "int", "long", "short", "int32", "int64", "bigint"), "integer"),
-    **dict.fromkeys(("boolean", "bool"), "boolean"),
-    **dict.fromkeys(("object", "json", "map", "dictionary"), "object"),
-    **dict.fromkeys(("array", "list"), "array"),
-}  # fmt: skip
-
-# Kyren's generic fields: every method that has one reads it from the same command-line option.
-GENERIC_FIELDS: dict[str, dict[str, Any]] = {
+# Kyren's generic fields: every method that has one reads it from the same option (options.py).
+_GENERIC_ROLES: dict[str, dict[str, Any]] = {
     # the mock's partner id stays the same from one start to the next; its token never does
-    "secureLogin": {
-        "role": "credential",
-        "option": "secure_login",
-        "env": "KYREN_SECURE_LOGIN",
-        "mock_value": "kyren-mock-partner",
-    },
-    "token": {"role": "credential", "secret": True, "option": "token_file", "env": "KYREN_TOKEN"},
-    "userId": {"role": "value", "option": "user_id", "env": "KYREN_USER_ID"},
-    "gameId": {"role": "value", "option": "game_id", "env": "KYREN_GAME_ID"},
+    "secureLogin": {"role": "credential", "option": "secure_login", "mock_value": "kyren-mock-partner"},
+    "token": {"role": "credential", "secret": True, "option": "token_file"},
+    "userId": {"role": "value", "option": "user_id"},
+    "gameId": {"role": "value", "option": "game_id"},
 }
+_ENV = {o.dest: o.env for o in GENERIC_OPTIONS}
+GENERIC_FIELDS = {name: {**spec, "env": _ENV[spec["option"]]} for name, spec in _GENERIC_ROLES.items()}
 REQUEST_ID_NAMES = ("uuid",)
 CODE_FIELD_NAMES = ("error", "errorCode", "code", "resultCode")
 DESCRIPTION_FIELD_NAMES = ("description", "message", "errorDescription")
@@ -56,12 +56,9 @@ DESCRIPTION_FIELD_NAMES = ("description", "message", "errorDescription")
 _REQUIRED_WORDS = {"required", "mandatory", "yes", "y", "m", "true", "必須"}
 _OPTIONAL_WORDS = {"optional", "no", "n", "o", "false", "conditional", ""}
 _REQUEST_ID_WORDS = re.compile(r"\bunique\s+id\b.*\b(each|every)\s+request\b", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
-_DIGITS = "^-?[0-9]+$"
 _TABLE_HEADER = "Name | Data Type | Description | Remark"
-_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
 @dataclass
@@ -94,29 +91,6 @@ class Derived:
     errata: list[Erratum] = field(default_factory=list)
 
 
-def json_type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _fits(value_type: str, json_type: str) -> bool:
-    return value_type == json_type or (json_type == "number" and value_type == "integer")
-
-
-def is_placeholder(value: Any) -> bool:
-    """`"<token>"`, `"<uuid>"`: the document's stand-ins, not values anyone may send."""
-    return isinstance(value, str) and bool(_PLACEHOLDER.match(value))
-
-
 def kebab(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
 
@@ -127,6 +101,7 @@ class _Deriving:
     def __init__(self, doc: MethodDoc) -> None:
         self.doc = doc
         self.errata: list[Erratum] = []
+        self._examples: dict[Side, tuple[dict[str, Any] | None, int]] = {}
 
     def erratum(self, key: str, line: int, document: str, decision: str) -> None:
         clause = " ".join(self.doc.lines[line - 1].split()) if 0 < line <= len(self.doc.lines) else ""
@@ -157,10 +132,15 @@ class _Deriving:
     def examples(self, side: Side) -> tuple[dict[str, Any] | None, int]:
         """The side's example body and its line. A response side may also show error examples: the
         example of a successful response is the one whose result code is 0, else the first."""
+        if side not in self._examples:
+            self._examples[side] = self._find_example(side)
+        return self._examples[side]
+
+    def _find_example(self, side: Side) -> tuple[dict[str, Any] | None, int]:
         found: list[tuple[dict[str, Any], int]] = []
         for block in self.doc.blocks:
-            if block.side == side and _is_json_block(block):
-                value = _parse_json_example(self.doc.path, block)
+            if block.side == side and is_json_block(block):
+                value = parse_json_example(self.doc.path, block)
                 if not isinstance(value, dict):
                     raise DocumentError(f"{self.doc.path}:{block.line}: the {side} example is not a JSON object")
                 found.append((value, block.line))
@@ -176,7 +156,7 @@ class _Deriving:
         """(method, path, content type, line of the path)."""
         method, path, content_type, path_line, method_line = "", "", "", 0, 0
         for block in self.doc.blocks:
-            if _is_json_block(block):
+            if is_json_block(block):
                 continue
             for offset, line in enumerate(block.text.splitlines(), start=1):
                 if re.match(r"^\s*[A-Za-z-]+\s*:\s", line) and not re.match(r"^\s*content-type\s*:", line, re.I):
@@ -255,10 +235,10 @@ class _Deriving:
             types = [json_type_of(value)] if has_value and value is not None else list(JSON_TYPES)
             judge_type = False
             prop: dict[str, Any] = {"type": types if len(types) > 1 else types[0]}
-        elif has_value and not _fits(json_type_of(value), json_type):
+        elif has_value and not fits(json_type_of(value), json_type):
             types, prop = self.request_type_conflict(row, name, json_type, value)
         else:
-            types, prop = [json_type], _plain_schema(json_type)
+            types, prop = [json_type], plain_schema(json_type)
         if required and example is not None and name not in example:
             judge_missing = False
             self.erratum(
@@ -271,7 +251,7 @@ class _Deriving:
                 f"request.{name}.credential-type", row.line, f"{name} is a credential typed {row.type!r}",
                 "a string: a credential is compared as text",
             )  # fmt: skip
-            types, prop, judge_type = ["string"], _plain_schema("string"), True
+            types, prop, judge_type = ["string"], plain_schema("string"), True
             has_value = has_value and isinstance(value, str)
         entry = self.field_entry(name, types, required, row_source("Request", row), description)
         if has_value:
@@ -293,7 +273,7 @@ class _Deriving:
                 f"request.{name}.type", row.line, said,
                 f"as DESIGN.md E1: accept a JSON {sent} or a string of its digits; the suite sends the example's form",
             )  # fmt: skip
-            return [sent, "string"], _number_or_its_digits(sent)
+            return [sent, "string"], number_or_its_digits(sent)
         if sent == "string" and json_type in ("number", "integer"):
             decision = f"as DESIGN.md E2: a string, as the example shows; the table's {json_type} is accepted too"
         else:
@@ -318,7 +298,7 @@ class _Deriving:
             entry["example"] = value
         entry["judge_missing"] = False
         entry["judge_type"] = False
-        prop = _plain_schema(types[0]) if types[0] != "string" else {"type": "string"}
+        prop = plain_schema(types[0]) if types[0] != "string" else {"type": "string"}
         return entry, prop
 
     def field_entry(self, name: str, types: list[str], required: bool, source: str, description: str) -> dict[str, Any]:
@@ -404,14 +384,14 @@ class _Deriving:
         """The result code accepts an integer or a digit string whatever the table says: DESIGN.md E1."""
         value = example.get(row.name) if example else None
         said_type = self.table_type(row, row.name, "response")
-        if value is not None and said_type is not None and not _fits(json_type_of(value), said_type):
+        if value is not None and said_type is not None and not fits(json_type_of(value), said_type):
             self.erratum(
                 f"response.{row.name}.type", row.line,
-                f"{row.name} is typed {row.type!r}, yet the example sends the {_kind(value)} {json.dumps(value)}",
+                f"{row.name} is typed {row.type!r}, yet the example sends the {kind_of(value)} {json.dumps(value)}",
                 "accept a JSON integer or a string of decimal digits; record the form used; "
                 "mixing both forms is a SHOULD warning (S6)",
             )  # fmt: skip
-        return {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": _DIGITS}]}
+        return {"oneOf": [{"type": "integer"}, {"type": "string", "pattern": DIGITS}]}
 
     def description_schema(
         self, row: Row, name: str, example: dict[str, Any] | None, required: bool
@@ -438,8 +418,8 @@ class _Deriving:
         has_value = example is not None and name in example and not is_placeholder(value) and value is not None
         if said_type is None:
             return ({"type": json_type_of(value)} if has_value else {}), required
-        if not has_value or _fits(json_type_of(value), said_type):
-            return _plain_schema(said_type, min_length=False), required
+        if not has_value or fits(json_type_of(value), said_type):
+            return plain_schema(said_type, min_length=False), required
         sent = json_type_of(value)
         said = f"{name} is typed {row.type!r}, yet the example is {json.dumps(value)}"
         if said_type == "string" and sent in ("integer", "number"):
@@ -447,7 +427,7 @@ class _Deriving:
                 f"response.{name}.type", row.line, said,
                 f"as DESIGN.md E1: accept a JSON {sent} or a string of its digits",
             )  # fmt: skip
-            return _number_or_its_digits(sent), required
+            return number_or_its_digits(sent), required
         if sent == "string" and said_type in ("number", "integer"):
             self.erratum(f"response.{name}.type", row.line, said, "optional; when present it must be a string")
             return {"type": "string"}, False
@@ -458,7 +438,7 @@ class _Deriving:
         self, code_row: Row, description_row: Row | None, example: dict[str, Any] | None, example_line: int
     ) -> dict[str, Any]:
         code = example.get(code_row.name) if example else None
-        if isinstance(code, str) and re.match(_DIGITS, code):
+        if isinstance(code, str) and re.match(DIGITS, code):
             code = int(code)
         if not isinstance(code, int) or isinstance(code, bool):
             self.erratum(
@@ -514,58 +494,13 @@ class _Deriving:
         return json_type
 
 
-def doc_type_to_json(doc_type: str) -> str | None:
-    """`decimal` → number, `varchar(32)` → string, `string[]` → array; None when unknown."""
-    text = doc_type.strip().lower()
-    if text.endswith("[]") or text.startswith(("array", "list")):
-        return "array"
-    text = re.sub(r"\s*\(.*\)\s*$", "", text)
-    return DOC_TYPES.get(text)
-
-
 def row_source(side: str, row: Row) -> str:
     return f"{side} Parameters (line {row.line}): {row.name} | {row.type} | {row.remark or '(no remark)'}"
-
-
-def _plain_schema(json_type: str, *, min_length: bool = True) -> dict[str, Any]:
-    # Request strings are non-empty (an empty required value is a defect, S1); response strings may be empty.
-    return {"type": "string", "minLength": 1} if json_type == "string" and min_length else {"type": json_type}
-
-
-def _number_or_its_digits(json_type: str) -> dict[str, Any]:
-    """DESIGN.md E1 for any field typed string whose example is a number: the number, or a string of it."""
-    pattern = _DIGITS if json_type == "integer" else _DECIMAL
-    return {"oneOf": [{"type": json_type}, {"type": "string", "pattern": pattern}]}
-
-
-def _kind(value: Any) -> str:
-    return "number" if json_type_of(value) in ("integer", "number") else json_type_of(value)
 
 
 def _find_row(rows: list[Row], names: tuple[str, ...]) -> Row | None:
     lowered = [n.lower() for n in names]
     return next((r for r in rows if r.name.lower() in lowered), None)
-
-
-def _is_json_block(block: Block) -> bool:
-    return block.info in ("json", "json5", "javascript", "js") or (
-        block.info == "" and block.text.lstrip().startswith(("{", "["))
-    )
-
-
-def _parse_json_example(path: str, block: Block) -> Any:
-    """JSON as documents write it: unquoted `<placeholders>`, trailing commas and `//` comments are forgiven."""
-    try:
-        return json.loads(block.text)
-    except json.JSONDecodeError:
-        pass
-    text = re.sub(r"(?m)(^|\s)//[^\"\n]*$", "", block.text)
-    text = re.sub(r'([:\[,]\s*)(<[^<>"\n]*>)', r'\1"\2"', text)
-    text = re.sub(r",(\s*[}\]])", r"\1", text)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DocumentError(f"{path}:{block.line + exc.lineno}: the JSON example cannot be read: {exc.msg}") from None
 
 
 def derive(doc_path: str, text: str, document_ref: str) -> Derived:
