@@ -7,6 +7,7 @@ import pytest
 
 from kyren_conformance.contract import ContractError, load_contract
 from kyren_conformance.judgements import REGISTRY
+from kyren_conformance.profile import load_profile
 from kyren_conformance.resources import default_contract_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,3 +155,109 @@ def test_invalid_typed_contract_names_file_field_and_key(tmp_path: Path, raw: di
     with pytest.raises(ContractError, match=expected) as info:
         load_contract(path)
     assert str(path) in str(info.value)
+
+
+# --- the code table (the provider's Error Code page) --------------------------------------------
+CODES = {
+    "source": "docs/spec/Error-Code-1.md",
+    "table": {"0": "Success", "21": "Parameter(s) is missing or incorrect", "401": "Unauthorized"},
+    "kinds": {"missing_field": [21], "bad_credentials": [401]},
+}
+
+
+def test_a_contract_without_codes_still_loads() -> None:
+    assert load_contract(default_contract_path()).codes is None
+
+
+def test_the_codes_section_loads_typed(tmp_path: Path, raw: dict) -> None:
+    raw["codes"] = CODES
+    codes = load_contract(_write(tmp_path, raw)).codes
+    assert codes is not None and codes.source == "docs/spec/Error-Code-1.md"
+    assert codes.table == {0: "Success", 21: "Parameter(s) is missing or incorrect", 401: "Unauthorized"}
+    assert codes.kinds == {"missing_field": (21,), "bad_credentials": (401,)}
+    raw["codes"] = {k: v for k, v in CODES.items() if k != "kinds"}
+    assert load_contract(_write(tmp_path, raw)).codes.kinds == {}
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ({**CODES, "table": {"x1": "a"}}, r"codes\.table: 'x1' does not match"),
+        ({**CODES, "table": {"1": 2}}, r"codes\.table\.1: 2 is not of type 'string'"),
+        ({**CODES, "table": {}}, r"codes\.table: \{\} should be non-empty"),
+        ({"table": CODES["table"]}, r"codes: 'source' is a required property"),
+        ({**CODES, "kinds": {"bad_login": [401]}}, r"codes\.kinds: 'bad_login' is not one of"),
+        ({**CODES, "kinds": {"missing_field": ["21"]}}, r"codes\.kinds\.missing_field\[0\]: '21' is not of type"),
+        ({**CODES, "kinds": {"missing_field": [22]}}, r"codes\.kinds\.missing_field: 22 is not a code of codes\.table"),
+        ({**CODES, "kinds": {"missing_field": [0]}}, r"codes\.kinds\.missing_field: 0 is the success code"),
+        ({**CODES, "table": {"7": "a", "07": "b"}, "kinds": {}}, r"codes\.table: a code appears more than once"),
+        ({**CODES, "colour": 1}, r"codes: unknown key.*colour"),
+    ],
+    ids=[
+        "code-not-integer",
+        "description-not-text",
+        "empty-table",
+        "no-source",
+        "unknown-kind",
+        "kind-code-not-integer",
+        "kind-code-undocumented",
+        "kind-code-success",
+        "code-written-twice",
+        "unknown-key",
+    ],
+)
+def test_a_bad_codes_section_names_the_key(tmp_path: Path, raw: dict, codes: dict, expected: str) -> None:
+    raw["codes"] = codes
+    path = _write(tmp_path, raw)
+    with pytest.raises(ContractError, match=expected) as info:
+        load_contract(path)
+    assert str(path) in str(info.value)
+
+
+# --- the target profile -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"valid_request_codes": "104"}', r"valid_request_codes: expected a list of integers, not '104'"),
+        ('{"valid_request_codes": [104, true]}', r"valid_request_codes: expected a list of integers"),
+        ('{"valid_request_codes": [1.5]}', r"valid_request_codes: expected a list of integers"),
+        ('{"extra_secrets": "ab"}', r"extra_secrets: expected a list of strings, not 'ab'"),
+        ('{"extra_secrets": ["a", 1]}', r"extra_secrets: expected a list of strings"),
+        ('{"p95_ms": NaN}', r"p95_ms: expected a positive number of milliseconds, not nan"),
+        ('{"p95_ms": "800"}', r"p95_ms: expected a positive number of milliseconds, not '800'"),
+        ('{"p95_ms": -1}', r"p95_ms: expected a positive number"),
+        ('{"p95_ms": true}', r"p95_ms: expected a positive number"),
+        ('{"code_table": ["0"]}', r"code_table: expected an object of code -> description"),
+        ('{"code_table": {"x": "a"}}', r"code_table: the code 'x' is not an integer"),
+        ('{"code_table": {"1": 2}}', r"code_table\.1: expected a description \(a string\), not 2"),
+    ],
+)
+def test_a_profile_of_wrong_types_is_one_clear_error(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(text)
+    with pytest.raises(ContractError, match=expected) as info:
+        load_profile(path)
+    message = str(info.value)
+    assert message.startswith(f"profile {path}: ") and "\n" not in message
+
+
+def test_a_profile_of_the_right_types_loads(tmp_path: Path) -> None:
+    path = tmp_path / "profile.json"
+    path.write_text(
+        '{"code_table": {"0": "Success", "-1": "x", "104": "No active session"}, "valid_request_codes": [104],'
+        ' "p95_ms": 800, "extra_secrets": ["s3cr3t"]}'
+    )
+    profile = load_profile(path)
+    assert profile.code_table == {0: "Success", -1: "x", 104: "No active session"}
+    assert profile.valid_request_codes == frozenset({104}) and profile.p95_ms == 800.0
+    assert profile.extra_secrets == ("s3cr3t",)
+
+
+def test_a_bad_profile_is_a_configuration_error(tmp_path: Path) -> None:
+    from kyren_conformance.settings import ConfigError, resolve
+
+    path = tmp_path / "profile.json"
+    path.write_text('{"valid_request_codes": "104"}')
+    options = {"kyren_profile": str(path)}
+    with pytest.raises(ConfigError, match="valid_request_codes"):
+        resolve(lambda dest: options.get(dest), environ={})

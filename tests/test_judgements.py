@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from kyren_conformance.contract import load_contract
+from kyren_conformance.cases import build_cases
+from kyren_conformance.contract import Codes, Contract, load_contract
 from kyren_conformance.exchange import Exchange, Response
 from kyren_conformance.judgements import REGISTRY, JudgeContext, percentile
 from kyren_conformance.profile import Profile
@@ -17,7 +19,8 @@ CONTRACT = load_contract(default_contract_path())
 
 def ctx(**kwargs) -> JudgeContext:
     profile = kwargs.pop("profile", None)
-    return JudgeContext.for_contract(CONTRACT, profile, **kwargs)
+    contract = kwargs.pop("contract", CONTRACT)
+    return JudgeContext.for_contract(contract, profile, **kwargs)
 
 
 def ex(
@@ -190,3 +193,127 @@ def test_registry_refuses_a_second_judgement_for_a_rule() -> None:
 
     with pytest.raises(ValueError, match="already has a judgement"):
         judgement("M1", "case")(lambda exchanges, context: [])
+
+
+# --- the code table: the contract's (the Error Code page), a profile's winning; S9 ---------------------
+PAGE_TABLE = {
+    0: "Success",
+    9: "Account is not created.",
+    21: "Parameter(s) is missing or incorrect",
+    54: "Incorrect secure LOGIN and secure password combination.",
+    64: "Validation failed. Empty mandatory field",
+    401: "Unauthorized",
+}
+KINDS = {"missing_field": (21, 64), "bad_credentials": (54, 401)}
+
+
+def with_codes(kinds: dict | None = None, table: dict | None = None) -> Contract:
+    codes = Codes(
+        "docs/spec/Error-Code-1.md", PAGE_TABLE if table is None else table, KINDS if kinds is None else kinds
+    )
+    return dataclasses.replace(CONTRACT, codes=codes)
+
+
+def na(rule: str, context: JudgeContext) -> str | None:
+    return REGISTRY[rule].not_applicable(context)
+
+
+def test_S7_judges_against_the_contracts_table_when_no_profile_gives_one() -> None:
+    context = ctx(contract=with_codes())
+    assert na("S7", context) is None
+    findings = judge("S7", [ex(200, {"error": 42}), ex(200, {"error": 401}), ex(200, {"error": "64"})], context)
+    assert [f.received for f in findings] == ["code 42 not in the code table of docs/spec/Error-Code-1.md"]
+
+
+def test_a_profiles_code_table_replaces_the_contracts() -> None:
+    context = ctx(contract=with_codes(), profile=Profile(code_table={0: "Success", 42: "Ours"}))
+    findings = judge("S7", [ex(200, {"error": 42}), ex(200, {"error": 401})], context)
+    assert [f.received for f in findings] == ["code 401 not in the target profile's code table"]
+
+
+def test_S7_without_any_table_is_not_applicable_and_says_why() -> None:
+    reason = na("S7", ctx())
+    assert reason is not None and "Error Code page" in reason and "--profile" in reason
+
+
+def missing(code: object, defect: str = "missing:userId") -> Exchange:
+    return ex(200, {"error": code, "description": "x"}, defect=defect)
+
+
+def test_S9_a_missing_field_answered_with_another_documented_code() -> None:
+    findings = judge("S9", [missing(401), missing(401, "missing:token"), missing(64)], ctx(contract=with_codes()))
+    assert len(findings) == 1  # one per kind and code, the first exchange as evidence
+    assert "error=401 ('Unauthorized')" in findings[0].received and "missing" in findings[0].received
+    assert findings[0].documented.startswith("missing_field: 21 ('Parameter(s) is missing or incorrect'), 64")
+    assert findings[0].level == "SHOULD"
+
+
+@pytest.mark.parametrize("code", [21, 64, "64"])
+def test_S9_passes_the_codes_the_page_names_for_the_kind(code) -> None:
+    assert judge("S9", [missing(code), missing(code, "empty:token")], ctx(contract=with_codes())) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "why"), [(42, "undocumented: S7's business"), (0, "accepted: M3's business"), (None, "no code")]
+)
+def test_S9_leaves_other_rules_their_business(code, why) -> None:
+    assert judge("S9", [missing(code)], ctx(contract=with_codes())) == [], why
+
+
+def test_S9_wrong_credentials_and_empty_fields() -> None:
+    context = ctx(contract=with_codes())
+    assert judge("S9", [missing(21, "auth:token")], context)
+    assert not judge("S9", [missing(54, "auth:token"), missing(401, "auth:secureLogin")], context)
+    assert judge("S9", [missing(401, "empty:userId")], context)  # an empty required string is a missing value
+    assert not judge("S9", [missing(401, "empty:gameId")], context)  # an empty optional field is no missing one
+    assert not judge("S9", [missing(401, "type:userId"), missing(21, "")], context)  # kinds the page names no code for
+
+
+def test_S9_uses_the_profiles_table_for_what_is_documented() -> None:
+    context = ctx(contract=with_codes(), profile=Profile(code_table={0: "Success", 21: "a", 64: "b"}))
+    assert judge("S9", [missing(401)], context) == []  # 401 is undeclared for this target: S7 says so
+    assert judge("S7", [missing(401)], context)
+
+
+def test_S9_judges_the_defects_the_cases_really_carry() -> None:
+    values = {"secureLogin": "partner-1", "userId": "12345", "gameId": "g1", "token": "Secret-Token"}
+    cases = build_cases(CONTRACT, values, 0)
+    kinds = {"missing_field": ("missing_field",), "wrong_credential": ("auth",), "empty_string": ("S1",)}
+    probed = [c for c in cases if c.group in kinds and (c.group != "empty_string" or "S1" in c.rules)]
+    assert {c.group for c in probed} == set(kinds)
+    context = ctx(contract=with_codes())
+    for case in probed:
+        wrong = 401 if case.group != "wrong_credential" else 21
+        assert judge("S9", [missing(wrong, case.defect)], context), case.id
+    unprobed = [c for c in cases if c.defect and c not in probed]
+    assert unprobed and not judge("S9", [missing(401, c.defect) for c in unprobed], context)
+
+
+def test_S9_without_kinds_is_not_applicable_and_says_why() -> None:
+    assert "no code table" in (na("S9", ctx()) or "")
+    assert "names no code" in (na("S9", ctx(contract=with_codes(kinds={}))) or "")
+    only_unknown_user = ctx(contract=with_codes(kinds={"unknown_user": (9,)}))
+    assert "unknown_user only" in (na("S9", only_unknown_user) or "")
+    assert na("S9", ctx(contract=with_codes())) is None
+
+
+def _without_roles(*roles: str) -> Contract:
+    fields = tuple(dataclasses.replace(f, role="value") if f.role in roles else f for f in CONTRACT.fields)
+    return dataclasses.replace(CONTRACT, fields=fields)
+
+
+def test_rules_whose_field_role_is_absent_are_not_applicable_with_a_reason() -> None:
+    bare = ctx(contract=_without_roles("credential", "request_id"))
+    assert na("M5", bare) == "the document names no credential field"
+    assert "no request id" in (na("M7", bare) or "")
+    for rule in ("M1", "M2", "M3", "M4", "M6", "M8", "M9", "S1", "S2", "S3", "S4", "S5", "S6", "S8"):
+        assert na(rule, bare) is None, rule
+    assert na("M5", ctx()) is None and na("M7", ctx()) is None
+
+
+def test_rules_without_their_fields_are_not_applicable() -> None:
+    untyped = tuple(dataclasses.replace(f, judge_type=False, judge_missing=False) for f in CONTRACT.fields)
+    context = ctx(contract=dataclasses.replace(CONTRACT, fields=untyped, description_field=None))
+    assert "judge_type" in (na("M4", context) or "")
+    assert "no required string field" in (na("S1", context) or "")
+    assert "no description field" in (na("S3", context) or "")

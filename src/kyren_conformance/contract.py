@@ -9,7 +9,7 @@ import copy
 import json
 import math
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as _attribute
 from functools import cached_property
@@ -24,6 +24,8 @@ from kyren_conformance.resources import data_dir
 Level = Literal["MUST", "SHOULD"]
 Role = Literal["credential", "request_id", "value"]
 JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array")  # a field's `type` names these
+# The kinds of defect a provider's Error Code page may name codes for (the contract's `codes.kinds`).
+CODE_KINDS = ("missing_field", "bad_credentials", "unknown_user")
 _ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 
 
@@ -119,6 +121,15 @@ class Erratum:
 
 
 @dataclass(frozen=True)
+class Codes:
+    """The provider's code table (its Error Code page): code -> description, and the codes it names per kind."""
+
+    source: str  # the page the table was read from
+    table: Mapping[int, str] = _attribute(hash=False)
+    kinds: Mapping[str, tuple[int, ...]] = _attribute(default_factory=dict, hash=False)  # only the kinds it names
+
+
+@dataclass(frozen=True)
 class Contract:
     path: Path
     method: str
@@ -136,6 +147,7 @@ class Contract:
     response_schema: dict[str, Any]
     source_document: str
     response_example: dict[str, Any] | None = None  # the success body as documented
+    codes: Codes | None = None  # the provider's code table, when derive was given the Error Code page
 
     @cached_property
     def sha256(self) -> str:
@@ -220,6 +232,31 @@ def _check_consistency(raw: dict[str, Any]) -> None:
         _check_field_types(f)
     if sum(f["role"] == "request_id" for f in raw["fields"]) > 1:
         raise ContractError("fields: at most one field may have the role 'request_id'")
+    _check_codes(raw)
+
+
+def _check_codes(raw: dict[str, Any]) -> None:
+    codes = raw.get("codes")
+    if codes is None:
+        return
+    table = {int(code) for code in codes["table"]}
+    if len(table) != len(codes["table"]):  # "7" and "07"
+        raise ContractError("codes.table: a code appears more than once (written two ways)")
+    success = raw["result"]["success_code"]
+    for kind, named in codes.get("kinds", {}).items():
+        absent = [code for code in named if code not in table]
+        if absent:
+            raise ContractError(f"codes.kinds.{kind}: {absent[0]} is not a code of codes.table")
+        if success in named:
+            raise ContractError(f"codes.kinds.{kind}: {success} is the success code (result.success_code)")
+
+
+def _codes(raw: dict[str, Any] | None) -> Codes | None:
+    if raw is None:
+        return None
+    table = {int(code): text for code, text in raw["table"].items()}
+    kinds = {kind: tuple(named) for kind, named in raw.get("kinds", {}).items()}
+    return Codes(raw["source"], table, kinds)
 
 
 def _check_field_types(f: dict[str, Any]) -> None:
@@ -299,6 +336,7 @@ def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract
         response_schema=schemas["response"],
         source_document=raw["source"]["document"],
         response_example=raw.get("response_example"),
+        codes=_codes(raw.get("codes")),
     )
 
 

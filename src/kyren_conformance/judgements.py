@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from kyren_conformance.contract import Contract
+from kyren_conformance.contract import Contract, Field
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
 from kyren_conformance.policy import ReplayPolicy
@@ -35,6 +35,21 @@ class JudgeContext:
     def for_contract(cls, contract: Contract, profile: Profile | None = None, **kwargs: Any) -> JudgeContext:
         validator = Draft202012Validator(contract.response_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
         return cls(contract, validator, profile or Profile(), **kwargs)
+
+    @property
+    def code_table(self) -> Mapping[int, str]:
+        """The codes declared for the target: the profile's table when it gives one (a profile wins), else the
+        contract's (the provider's Error Code page), else none."""
+        if self.profile.code_table:
+            return self.profile.code_table
+        return self.contract.codes.table if self.contract.codes else {}
+
+    @property
+    def code_table_name(self) -> str:
+        """Where `code_table` comes from, for messages."""
+        if self.profile.code_table:
+            return "the target profile's code table"
+        return f"the code table of {self.contract.codes.source}" if self.contract.codes else "no code table"
 
     def finding(self, rule_id: str, received: str, documented: str, exchange: Exchange | None) -> Finding:
         level = self.contract.rule(rule_id).level
@@ -219,11 +234,40 @@ def responses_match_schema(exchanges: Sequence[Exchange], ctx: JudgeContext) -> 
     return found
 
 
+# Why a case rule has no case to judge: the contract lacks the fields (or field roles) its cases are built from.
+# Each mirrors what cases.py builds the rule's cases from; the reason quotes what the document lacks.
+def _without_typed_fields(ctx: JudgeContext) -> str | None:
+    if any(f.judge_type for f in ctx.contract.fields):
+        return None
+    return "no field's type is judged (the contract marks every field judge_type: false)"
+
+
+def _without_credentials(ctx: JudgeContext) -> str | None:
+    return None if ctx.contract.credential_fields else "the document names no credential field"
+
+
+def _without_request_id(ctx: JudgeContext) -> str | None:
+    return None if ctx.contract.request_id_field else "the document names no request id field (DESIGN.md E5)"
+
+
+def _judged_empty(f: Field) -> bool:
+    """Whether an empty string in this field is judged as a missing value (S1; S9's missing_field)."""
+    return f.required and f.judge_missing and "string" in f.types
+
+
+def _without_required_strings(ctx: JudgeContext) -> str | None:
+    if any(_judged_empty(f) for f in ctx.contract.fields):
+        return None
+    return "the document names no required string field (an empty string is judged for those only)"
+
+
 valid_missing = judgement("M3", "case")(_must_be_refused("M3", "a request lacking a required field gets an error"))
-valid_types = judgement("M4", "case")(
+valid_types = judgement("M4", "case", not_applicable=_without_typed_fields)(
     _must_be_refused("M4", "a field of another JSON type than documented gets an error")
 )
-valid_auth = judgement("M5", "case")(_must_be_refused("M5", "a wrong credential gets an error"))
+valid_auth = judgement("M5", "case", not_applicable=_without_credentials)(
+    _must_be_refused("M5", "a wrong credential gets an error")
+)
 
 
 @judgement("M6", "case")
@@ -241,7 +285,7 @@ def malformed_input_handled(exchanges: Sequence[Exchange], ctx: JudgeContext) ->
     return found
 
 
-@judgement("M7", "case")
+@judgement("M7", "case", not_applicable=_without_request_id)
 def replay_follows_policy(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
     found = _unanswered(exchanges, "M7", ctx)
     if found or len(exchanges) < 2:
@@ -314,7 +358,9 @@ def answers_complete_in_time(exchanges: Sequence[Exchange], ctx: JudgeContext) -
 
 # --- SHOULD -------------------------------------------------------------------------------------
 
-empty_refused = judgement("S1", "case")(_must_be_refused("S1", "an empty required field gets an error"))
+empty_refused = judgement("S1", "case", not_applicable=_without_required_strings)(
+    _must_be_refused("S1", "an empty required field gets an error")
+)
 
 
 @judgement("S2", "run")
@@ -337,7 +383,11 @@ def same_defect_same_code(exchanges: Sequence[Exchange], ctx: JudgeContext) -> l
     ]
 
 
-@judgement("S3", "run")
+def _without_description_field(ctx: JudgeContext) -> str | None:
+    return None if ctx.contract.description_field else "the document names no description field in the response"
+
+
+@judgement("S3", "run", not_applicable=_without_description_field)
 def errors_described(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
     name = ctx.contract.description_field
     if name is None:
@@ -425,12 +475,17 @@ def one_code_form(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Find
 
 
 def _without_code_table(ctx: JudgeContext) -> str | None:
-    return None if ctx.profile.code_table else "no code table declared in the target profile (--profile; E3)"
+    if ctx.code_table:
+        return None
+    return (
+        "no code table: the contract carries none (derive reads the provider's Error Code page) "
+        "and no target profile declares one (--profile; DESIGN.md E3)"
+    )
 
 
 @judgement("S7", "run", not_applicable=_without_code_table)
 def codes_declared(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
-    table = ctx.profile.code_table
+    table = ctx.code_table
     if not table:
         return []
     declared = set(table) | {ctx.contract.success_code}
@@ -442,7 +497,7 @@ def codes_declared(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Fin
     return [
         ctx.finding(
             "S7",
-            f"code {code} not in the profile's table",
+            f"code {code} not in {ctx.code_table_name}",
             f"codes declared in the code table: {sorted(declared)} (DESIGN.md E3)",
             e,
         )
@@ -468,4 +523,63 @@ def json_media_type(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Fi
             e,
         )
         for media, e in seen.items()
+    ]
+
+
+# --- S9: the code the code table names for a kind of defect -----------------------------------------
+
+# The kind of defect a case probes, by the first part of its "same kind of defect" key (cases.py:
+# "missing:<field>", "empty:<field>", "auth:<field>"). No case probes an unknown user yet, so the
+# contract's `unknown_user` codes are read but not judged.
+_DEFECT_KINDS = {"missing": "missing_field", "empty": "missing_field", "auth": "bad_credentials"}
+_KIND_WORDS = {"missing_field": "a missing or empty required field", "bad_credentials": "a wrong credential"}
+
+
+def _kind_of(exchange: Exchange, ctx: JudgeContext) -> str | None:
+    what, _, name = exchange.defect.partition(":")
+    kind = _DEFECT_KINDS.get(what)
+    if kind is None or what != "empty":
+        return kind
+    field = next((f for f in ctx.contract.fields if f.name == name), None)
+    return kind if field is not None and _judged_empty(field) else None  # an empty optional field is no defect
+
+
+def _judged_kinds(ctx: JudgeContext) -> dict[str, tuple[int, ...]]:
+    kinds = ctx.contract.codes.kinds if ctx.contract.codes else {}
+    return {kind: codes for kind, codes in kinds.items() if kind in _KIND_WORDS and codes}
+
+
+def _without_kinds(ctx: JudgeContext) -> str | None:
+    if _judged_kinds(ctx):
+        return None
+    if ctx.contract.codes is None:
+        return "the contract carries no code table (derive reads the provider's Error Code page)"
+    named = sorted(ctx.contract.codes.kinds)
+    if not named:
+        return f"the code table of {ctx.contract.codes.source} names no code for a missing field or a wrong credential"
+    return f"the code table names codes for {', '.join(named)} only, and no case of the suite probes that kind"
+
+
+@judgement("S9", "run", not_applicable=_without_kinds)
+def kind_gets_its_code(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
+    """A refusal with a documented code of another kind. An undocumented code is S7's business, success M3's/M5's."""
+    kinds, table = _judged_kinds(ctx), ctx.code_table
+    seen: dict[tuple[str, int], Exchange] = {}
+    for e in exchanges:
+        kind = _kind_of(e, ctx)
+        code = code_of(e, ctx)
+        if kind not in kinds or code is None or code == ctx.contract.success_code or code not in table:
+            continue
+        if code not in kinds[kind]:
+            seen.setdefault((kind, code), e)
+    documented = ctx.contract.codes.table if ctx.contract.codes else {}
+    source = ctx.contract.codes.source if ctx.contract.codes else ""
+    return [
+        ctx.finding(
+            "S9",
+            f"{ctx.contract.code_field}={code} ({table[code]!r}) to {_KIND_WORDS[kind]} ({e.label})",
+            f"{kind}: " + ", ".join(f"{c} ({documented.get(c, '')!r})" for c in kinds[kind]) + f" ({source})",
+            e,
+        )
+        for (kind, code), e in sorted(seen.items())
     ]

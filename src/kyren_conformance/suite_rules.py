@@ -1,4 +1,4 @@
-"""The suite's rules (DESIGN.md: MUST M1–M9, SHOULD S1–S8), as `derive` writes them into every contract.
+"""The suite's rules (DESIGN.md: MUST M1–M9, SHOULD S1–S9), as `derive` writes them into every contract.
 
 The titles are the suite's; each source is filled in with the clause of the method's own document
 that the rule rests on, so the report's traceability table points into that document.
@@ -38,8 +38,11 @@ _RULES = (
      "target profile (the document gives no latency)"),
     ("S6", "SHOULD", "the error code keeps one form (integer or digit string)",
      "Response parameters: {code_field} typed '{code_type}', example {code_example}; DESIGN.md E1"),
-    ("S7", "SHOULD", "error codes are declared in the profile's code table", "DESIGN.md E3"),
+    ("S7", "SHOULD", "error codes are declared in the code table (the profile's, else the Error Code page's)",
+     "DESIGN.md E3"),
     ("S8", "SHOULD", "a JSON body comes with a JSON media type", "DESIGN.md E9"),
+    ("S9", "SHOULD", "a defect gets the code the code table names for its kind",
+     "the provider's Error Code page (the contract's codes.kinds); DESIGN.md E3"),
 )  # fmt: skip
 
 
@@ -49,3 +52,11 @@ def suite_rules(clauses: dict[str, Any]) -> list[dict[str, str]]:
         {"id": rule_id, "level": level, "title": title, "source": template.format(**clauses)}
         for rule_id, level, title, template in _RULES
     ]
+
+
+def code_table_sources(document_ref: str) -> dict[str, str]:
+    """The sources of the rules that rest on the provider's Error Code page, once a contract carries its table."""
+    return {
+        "S7": f"Error Code page {document_ref}: the documented codes (a target profile's table wins); DESIGN.md E3",
+        "S9": f"Error Code page {document_ref}: the codes its descriptions name for each kind of defect",
+    }
