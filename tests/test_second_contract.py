@@ -109,9 +109,9 @@ def _run(path: Path, tmp_path: Path, fault: str | None = None):
 def test_made_up_contract_runs_against_a_mock_of_it(cancel_bet: Path, tmp_path: Path) -> None:
     result, credentials = _run(cancel_bet, tmp_path)
     assert result.code == 0, result.output[-3000:]
-    assert "test_M3_missing_field[betRef]" in result.output
-    assert "test_M5_wrong_credential[apiKey-random]" in result.output
-    assert "test_M1_valid_request[with_note]" in result.output
+    assert "test_M3_missing_field[cancel-bet:betRef]" in result.output
+    assert "test_M5_wrong_credential[cancel-bet:apiKey-random]" in result.output
+    assert "test_M1_valid_request[cancel-bet:with_note]" in result.output
     assert result.results["identity"]["method"] == "CancelBet"
     for name, text in result.artefacts().items():
         assert credentials["apiKey"] not in text, name

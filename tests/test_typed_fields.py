@@ -309,9 +309,9 @@ def _cli(path: Path, tmp_path: Path, *extra: str, behaviour: type[Reference] | N
 def test_a_typed_contract_runs_conformant_end_to_end(place_bet_path: Path, tmp_path: Path) -> None:
     result, credentials = _cli(place_bet_path, tmp_path)
     assert result.code == 0, result.output[-3000:]
-    assert "test_M4_wrong_type[amount-as_string] PASSED" in result.output
-    assert "test_M4_wrong_type[rounds-fraction] PASSED" in result.output
-    assert "test_M4_wrong_type[empty_string-amount] PASSED" in result.output
+    assert "test_M4_wrong_type[place-bet:amount-as_string] PASSED" in result.output
+    assert "test_M4_wrong_type[place-bet:rounds-fraction] PASSED" in result.output
+    assert "test_M4_wrong_type[place-bet:empty_string-amount] PASSED" in result.output
     assert "note:" not in result.output
     identity = result.results["identity"]
     assert identity["fields"]["amount"] == 10.5 and identity["notes"] == []
@@ -327,8 +327,8 @@ def test_a_target_taking_a_number_as_text_is_not_conformant(place_bet_path: Path
     result, _ = _cli(place_bet_path, tmp_path, behaviour=_AmountAsText)
     assert result.code == 1, result.output[-3000:]
     assert result.outcomes()["M4"] == "failed"
-    assert "test_M4_wrong_type[amount-as_string] FAILED" in result.output
-    assert "test_M4_wrong_type[rounds-as_string] PASSED" in result.output
+    assert "test_M4_wrong_type[place-bet:amount-as_string] FAILED" in result.output
+    assert "test_M4_wrong_type[place-bet:rounds-as_string] PASSED" in result.output
 
 
 def test_a_field_value_of_the_wrong_type_is_exit_4_in_one_line(place_bet_path: Path, tmp_path: Path) -> None:

@@ -45,7 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="SHOULD warnings fail the run")
     p.add_argument("--seed", type=int, metavar="N", help="hypothesis seed (default 0: the same requests every run)")
     p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight at once (default 4)")
-    p.add_argument("--contract", metavar="FILE", help="method contract (default: the shipped Close Session contract)")
+    p.add_argument(
+        "--contract",
+        action="append",
+        metavar="FILE|DIR",
+        help="a method contract, or a folder of them; repeatable (default: every shipped method, in one run)",
+    )
     p.add_argument("--profile", metavar="FILE", help="target profile JSON: code_table, valid_request_codes, p95_ms")
     p.add_argument("--field", action="append", metavar="NAME=VALUE", help="a contract field's value (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per test")
@@ -72,7 +77,9 @@ def _absolute_paths(ns: argparse.Namespace) -> None:
     """pytest runs from the suite's folder (short test names); the user's paths stay relative to theirs."""
     for dest in _PATH_OPTIONS:
         value = getattr(ns, dest)
-        if value:
+        if isinstance(value, list):
+            setattr(ns, dest, [os.path.abspath(v) for v in value])
+        elif value:
             setattr(ns, dest, os.path.abspath(value))
 
 
@@ -102,8 +109,8 @@ def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
     ]
     for dest, flag in _PASS_THROUGH.items():
         value = getattr(ns, dest)
-        if value is not None:
-            args += [flag, str(value)]
+        for one in value if isinstance(value, list) else [] if value is None else [value]:
+            args += [flag, str(one)]
     for item in ns.field or []:
         args += ["--kyren-field", item]
     if ns.strict:
@@ -141,12 +148,12 @@ def _refuse_secrets_on_command_line(extras: list[str]) -> None:
 
 def _check_settings(ns: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
     """The configuration error found before pytest starts (it reads like every other CLI error), or the notes."""
-    from kyren_conformance.settings import ConfigError, resolve
+    from kyren_conformance.settings import ConfigError, resolve_suite
 
     options = {flag.lstrip("-").replace("-", "_"): getattr(ns, dest) for dest, flag in _PASS_THROUGH.items()}
     options.update(kyren_field=ns.field, kyren_strict=ns.strict, kyren_json_report=ns.json_report)
     try:
-        return None, resolve(options.get).notes
+        return None, resolve_suite(options.get).notes
     except ConfigError as exc:
         return str(exc), ()
 

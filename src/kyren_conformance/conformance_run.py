@@ -7,7 +7,7 @@ state, the plugin only wires it into pytest.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
 from kyren_conformance.judgements import REGISTRY, JudgeContext
 from kyren_conformance.redaction import Redactor
-from kyren_conformance.runner import Progress, Runner
+from kyren_conformance.runner import CircuitBreaker, Progress, Runner
 from kyren_conformance.settings import RunSettings
 
 
@@ -43,10 +43,23 @@ class RuleRecord:
 
 
 class ConformanceRun:
-    def __init__(self, settings: RunSettings) -> None:
+    """One method's run. A whole-integration run (suite_run.py) makes one per method and gives each the
+    target (the shared mock, started on first use), the mock's credentials and one circuit breaker."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        *,
+        values: Mapping[str, Any] | None = None,
+        target: Callable[[], str] | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.settings = settings
         self.contract = settings.contract
-        self.values = dict(settings.values) if settings.target_url else mock_credentials(self.contract)
+        self.name = self.contract.path.stem  # the method's key in test ids, results and the report
+        if values is None:
+            values = settings.values if settings.target_url else mock_credentials(self.contract)
+        self.values = dict(values)
         self.secrets = self._secrets()
         self.cases = build_cases(self.contract, self.values, settings.seed)
         profile = settings.profile
@@ -67,6 +80,8 @@ class ConformanceRun:
         self.unreachable: str | None = None  # why the target counts as unreachable, if it does
         self.resent_one_at_a_time = 0  # cases that timed out under concurrency and were answered alone
         self._mock: object | None = None
+        self._target = target
+        self._breaker = breaker
         self._client: Client | None = None
         self._redactor = Redactor(self.secrets)
 
@@ -91,6 +106,9 @@ class ConformanceRun:
 
     def _start_target(self) -> str:
         if self.target_url is not None:
+            return self.target_url
+        if self._target is not None:
+            self.target_url = self._target()
             return self.target_url
         from kyren_conformance.mock import MockServer
 
@@ -121,6 +139,7 @@ class ConformanceRun:
             self.contract.http_method,
             self.method_path,
             concurrency=self.settings.concurrency,
+            breaker=self._breaker,
             redact=self._redactor.text,
         )
         started = time.monotonic()

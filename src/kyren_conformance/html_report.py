@@ -17,6 +17,7 @@ from kyren_conformance import pytest_plugin
 if TYPE_CHECKING:
     from kyren_conformance.conformance_run import ConformanceRun
     from kyren_conformance.report_sections import ReportContext
+    from kyren_conformance.suite_run import SuiteRun
 
 
 _REPORT_DATA = pytest.StashKey[Any]()  # pytest-html's ReportData: its title is set once the verdict is known
@@ -31,11 +32,17 @@ def pytest_html_results_summary(
 ) -> None:
     config = session.config
     results = config.stash.get(pytest_plugin.RESULTS, None)
-    run = config.stash.get(pytest_plugin.RUN, None)
-    if results is None or run is None:
+    suite = config.stash.get(pytest_plugin.RUN, None)
+    if results is None or suite is None:
         return  # not a conformance session: pytest-html's report as it is
     from kyren_conformance import report_sections as s
 
+    if suite.several:
+        prefix.extend(_whole_integration(results, suite))
+        if _REPORT_DATA in config.stash:
+            config.stash[_REPORT_DATA].title = s.title(results, f"the whole integration ({len(suite.runs)} methods)")
+        return
+    run = next(iter(suite))
     ctx = report_context(run)
     if _REPORT_DATA in config.stash:
         config.stash[_REPORT_DATA].title = s.title(results, ctx.contract_title)
@@ -52,6 +59,32 @@ def pytest_html_results_summary(
             s.per_test_heading(),
         ]
     )
+
+
+def _whole_integration(results: dict[str, Any], suite: SuiteRun) -> list[str]:
+    from dataclasses import replace
+
+    from kyren_conformance import report_methods as m
+    from kyren_conformance import report_sections as s
+
+    contexts = {run.name: report_context(run) for run in suite}
+    overall = replace(
+        next(iter(contexts.values())),
+        contract_title=f"{len(suite.runs)} methods",
+        field_notes={k: v for ctx in contexts.values() for k, v in ctx.field_notes.items()},
+        secret_fields={k: v for ctx in contexts.values() for k, v in ctx.secret_fields.items()},
+    )
+    blocks = [m.method_block(results, row, contexts[row["name"]], suite.runs[row["name"]].secret_env)
+              for row in results["methods"]]  # fmt: skip
+    return [
+        s.STYLE,
+        s.banner(results),
+        m.contents(results),
+        m.methods_table(results),
+        s.identity(results, overall),
+        *blocks,
+        s.per_test_heading(),
+    ]
 
 
 def report_context(run: ConformanceRun) -> ReportContext:

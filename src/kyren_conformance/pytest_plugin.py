@@ -25,15 +25,16 @@ from kyren_conformance.policy import REPLAY_POLICIES
 if TYPE_CHECKING:
     from kyren_conformance.cases import Case
     from kyren_conformance.conformance_run import ConformanceRun
-    from kyren_conformance.settings import RunSettings
+    from kyren_conformance.settings import SuiteSettings
+    from kyren_conformance.suite_run import SuiteRun
     from kyren_conformance.verdict import Verdict
 
 __all__ = ["Check"]
 
 Check = Callable[..., None]
 
-SETTINGS = pytest.StashKey["RunSettings"]()
-RUN = pytest.StashKey["ConformanceRun"]()
+SETTINGS = pytest.StashKey["SuiteSettings"]()
+RUN = pytest.StashKey["SuiteRun"]()
 INTERNAL_ERRORS = pytest.StashKey[list[str]]()
 RESULTS = pytest.StashKey[dict[str, Any]]()  # the run as data (results.py), set at session finish
 
@@ -76,7 +77,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="requests in flight at once (default 4; 1 for a target that forbids parallel calls)",
     )
-    add("--kyren-contract", dest="kyren_contract", metavar="FILE", help="method contract (default: Close Session)")
+    add(
+        "--kyren-contract",
+        dest="kyren_contract",
+        action="append",
+        metavar="FILE|DIR",
+        help="a method contract, or a folder of them; repeatable (default: every shipped method)",
+    )
     add(
         "--kyren-profile",
         dest="kyren_profile",
@@ -102,11 +109,11 @@ _OUR_DESTS = (
 )
 
 
-def _resolve(config: pytest.Config) -> RunSettings:
-    from kyren_conformance.settings import ConfigError, resolve
+def _resolve(config: pytest.Config) -> SuiteSettings:
+    from kyren_conformance.settings import ConfigError, resolve_suite
 
     try:
-        return resolve(lambda dest: config.getoption(dest, default=None))
+        return resolve_suite(lambda dest: config.getoption(dest, default=None))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -123,18 +130,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS] = _resolve(config)
 
 
-def _run(config: pytest.Config) -> ConformanceRun:
+def _run(config: pytest.Config) -> SuiteRun:
     """The session's run, made on first use (so a plain pytest session never pays for it)."""
     if RUN not in config.stash:
-        from kyren_conformance.conformance_run import ConformanceRun
+        from kyren_conformance.suite_run import SuiteRun
 
         if SETTINGS not in config.stash:
             config.stash[SETTINGS] = _resolve(config)
-        config.stash[RUN] = ConformanceRun(config.stash[SETTINGS])
+        config.stash[RUN] = SuiteRun(config.stash[SETTINGS])
     return config.stash[RUN]
 
 
-def _active_run(config: pytest.Config) -> ConformanceRun | None:
+def _active_run(config: pytest.Config) -> SuiteRun | None:
     return config.stash.get(RUN, None)
 
 
@@ -144,14 +151,23 @@ def _rule_of(name: str) -> str | None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "kyren_case" not in metafunc.fixturenames:
+    """Each check runs once per method (`[close-session]`), or once per method and case
+    (`[close-session:valid-plain]`): every test id names its method."""
+    if "kyren_method" not in metafunc.fixturenames:
         return
     rule_id = _rule_of(metafunc.function.__name__)
-    run = _run(metafunc.config)
-    cases = [c for c in run.cases if rule_id in c.rules]
+    suite = _run(metafunc.config)
+    if "kyren_case" not in metafunc.fixturenames:
+        metafunc.parametrize("kyren_method", list(suite.runs), ids=list(suite.runs))
+        return
     name = metafunc.function.__name__
-    ids = [c.param if name.endswith(c.group) else f"{c.group}-{c.param}" for c in cases]
-    metafunc.parametrize("kyren_case", cases, ids=ids)
+    params, ids = [], []
+    for method, run in suite.runs.items():
+        for c in run.cases:
+            if rule_id in c.rules:
+                params.append((method, c))
+                ids.append(f"{method}:{c.param if name.endswith(c.group) else f'{c.group}-{c.param}'}")
+    metafunc.parametrize(("kyren_method", "kyren_case"), params, ids=ids)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -162,14 +178,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         run = _run(config)
     from kyren_conformance.judgements import REGISTRY
 
-    known = {r.id for r in run.contract.rules}
     keep, drop = [], []
     for item in items:
-        rule_id = (
-            _rule_of(getattr(item, "originalname", item.name))
-            if "kyren_check" in getattr(item, "fixturenames", ())
-            else None
-        )
+        method = _method_of(item)
+        rule_id = _rule_of(getattr(item, "originalname", item.name)) if method else None
+        known = {r.id for r in run.runs[method].contract.rules} if method in run.runs else set()
         if rule_id is not None and (rule_id not in known or rule_id not in REGISTRY):
             drop.append(item)
         else:
@@ -177,17 +190,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-    selected = {
-        item.callspec.params["kyren_case"].id
-        for item in keep
-        if hasattr(item, "callspec") and "kyren_case" in item.callspec.params
-    }
-    run_wide = any("kyren_check" in getattr(i, "fixturenames", ()) and not hasattr(i, "callspec") for i in keep)
-    run.selected = None if run_wide or not selected else selected
-    for item in keep:
-        rule_id = _rule_of(getattr(item, "originalname", item.name))
-        if rule_id in run.records:
-            run.records[rule_id].tests.append(item.nodeid)
+    ours = [(item, _method_of(item)) for item in keep if _method_of(item) in run.runs]
+    for name, one in run.runs.items():
+        mine = [item for item, method in ours if method == name]
+        cases = [_params(item).get("kyren_case") for item in mine]
+        selected = {case.id for case in cases if case is not None}
+        run_wide = any(case is None for case in cases)
+        one.selected = None if run_wide or not selected else selected
+        for item in mine:
+            rule_id = _rule_of(getattr(item, "originalname", item.name))
+            if rule_id in one.records:
+                one.records[rule_id].tests.append(item.nodeid)
+
+
+def _params(item: pytest.Item) -> dict[str, Any]:
+    callspec = getattr(item, "callspec", None)
+    return dict(callspec.params) if callspec is not None else {}
+
+
+def _method_of(item: pytest.Item) -> str | None:
+    """The method a conformance test checks (its `kyren_method` parameter), None for any other test."""
+    method = _params(item).get("kyren_method")
+    return str(method) if method is not None else None
 
 
 def _write(config: pytest.Config, line: str) -> None:
@@ -196,17 +220,22 @@ def _write(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-def _send(config: pytest.Config, run: ConformanceRun) -> None:
+def _send(config: pytest.Config, run: SuiteRun) -> None:
     from kyren_conformance import __version__
 
-    planned = sum(len(c.steps) for c in run.cases if run.selected is None or c.id in run.selected)
-    target = run.settings.target_url or "the embedded reference mock (loopback)"
-    s = run.settings
-    _write(
-        config,
-        f"kyren-conformance {__version__}: {run.contract.title} "
-        f"({run.contract.path.name}, sha256 {run.contract.sha256[:12]})",
-    )
+    planned = run.planned
+    s = run.settings.first
+    target = s.target_url or "the embedded reference mock (loopback)"
+    if run.several:
+        _write(config, f"kyren-conformance {__version__}: {len(run.runs)} methods")
+        for one in run:
+            c = one.contract
+            pending = sum(1 for e in c.errata if e.review)
+            reviewed = f"; {pending} errat{'um' if pending == 1 else 'a'} not reviewed" if pending else ""
+            _write(config, f"  {one.name}: {c.title}, {c.http_method} {c.http_path} (sha256 {c.sha256[:12]}{reviewed})")
+    else:
+        c = s.contract
+        _write(config, f"kyren-conformance {__version__}: {c.title} ({c.path.name}, sha256 {c.sha256[:12]})")
     _write(
         config,
         f"target: {target}; hypothesis seed {s.seed} (repeat with --seed {s.seed}); replay policy {s.replay_policy}; "
@@ -229,7 +258,7 @@ def _send(config: pytest.Config, run: ConformanceRun) -> None:
     if run.resent_one_at_a_time:
         _write(
             config,
-            f"{run.resent_one_at_a_time} cases timed out with {run.settings.concurrency} requests in flight and "
+            f"{run.resent_one_at_a_time} cases timed out with {run.settings.first.concurrency} requests in flight and "
             "were answered when resent one at a time: the target seems to serve one connection at a time "
             "(--concurrency 1 suits it)",
         )
@@ -245,13 +274,25 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 
 
 @pytest.fixture(scope="session")
-def kyren_run(pytestconfig: pytest.Config) -> ConformanceRun:
-    """The session's conformance run; override to point the checks at a run of your own."""
+def kyren_suite(pytestconfig: pytest.Config) -> SuiteRun:
+    """The session's run of every method; override to point the checks at a run of your own."""
     return _run(pytestconfig)
 
 
 @pytest.fixture
-def kyren_check(kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check:
+def kyren_method(request: pytest.FixtureRequest) -> str:
+    """The method this test checks: parametrised by the plugin, one value per contract of the run."""
+    return str(request.param)
+
+
+@pytest.fixture
+def kyren_run(kyren_suite: SuiteRun, kyren_method: str) -> ConformanceRun:
+    """The run of the method this test checks."""
+    return kyren_suite.runs[kyren_method]
+
+
+@pytest.fixture
+def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check:
     """Judge one rule, on one case or on the whole run; fail (MUST) or warn (SHOULD)."""
 
     from kyren_conformance.evidence import failure_text
@@ -260,7 +301,7 @@ def kyren_check(kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check
         reason = kyren_run.not_applicable(rule_id)
         if reason:
             pytest.skip(f"{rule_id} not applicable: {reason}")
-        kyren_run.send_all()
+        kyren_suite.send_all()
         findings = kyren_run.judge(rule_id, case)
         if not findings:
             return
@@ -298,23 +339,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if session.config.stash.get(INTERNAL_ERRORS, None):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-    from kyren_conformance.results import results_of, write_exchanges, write_json
+    from kyren_conformance.results import suite_results, write_exchanges, write_json
 
-    results = results_of(run, current_verdict(session.config), complete=not run.interrupted)
+    results = suite_results(run, complete=not run.interrupted)
     session.config.stash[RESULTS] = results
-    if run.settings.json_report is not None:
-        write_json(run.settings.json_report, results)
-        write_exchanges(run.settings.json_report.with_name("exchanges.jsonl"), run.all_exchanges(), run.secret_env)
+    json_report = run.settings.first.json_report
+    if json_report is not None:
+        write_json(json_report, results)
+        write_exchanges(json_report.with_name("exchanges.jsonl"), run)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = _active_run(config)
-    if run is None or not run.exchanges:
+    if run is None or not any(one.exchanges for one in run):
         return
     verdict = current_verdict(config)
     terminalreporter.section("kyren-conformance")
     for line in verdict.info_lines():
         terminalreporter.write_line(line)
+    if run.several:
+        from kyren_conformance.verdict import verdict_of
+
+        width = max(len(name) for name in run.runs)
+        for name, one in run.runs.items():
+            line = verdict_of(one, interrupted=run.interrupted).headline
+            terminalreporter.write_line(f"  {name:<{width}}  {line}")
     for error in config.stash.get(INTERNAL_ERRORS, []):
         terminalreporter.write_line(f"INTERNAL ERROR (exit 3, not a verdict on the target): {error}", red=True)
     terminalreporter.write_line(

@@ -109,9 +109,11 @@ def banner(results: Mapping[str, Any]) -> str:
         f"started {_e(ident['started'])} (UTC), suite {_e(results['suite']['version'])}</p>"
     )
     not_met = [r for r in results["rules"] if r["outcome"] in ("failed", "warned")]
+    several = len(results.get("methods", ())) > 1  # then each method's anchors carry its name (report_methods)
     if not_met:
         items = "".join(
-            f'<li><a href="#findings-{_e(r["id"])}">{_e(r["id"])}</a> '
+            f'<li><a href="#{_e(r["method"]) + "--" if several else ""}findings-{_e(r["id"])}">'
+            f'{_e(r["method"]) + " " if several else ""}{_e(r["id"])}</a> '
             f'<strong class="kc-o kc-o-{_e(r["outcome"])}">{_OUTCOME_TEXT[r["outcome"]]}</strong> '
             f"{_e(r['title'])} ({_plural(r['findings'], 'finding')})</li>"
             for r in not_met

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -25,3 +26,27 @@ def data_dir(name: str) -> Path:
 
 def default_contract_path() -> Path:
     return data_dir("contracts") / "close-session.json"
+
+
+def shipped_contract_paths() -> list[Path]:
+    """Every shipped method contract: the zero-configuration run covers them all."""
+    return sorted(p for p in data_dir("contracts").glob("*.json") if p.is_file())
+
+
+def contract_paths(given: str | Sequence[str] | None) -> list[Path]:
+    """Each `--contract`: a contract file, or a folder of them (or one holding contracts/, as `derive --out`
+    writes); none: every shipped contract. Raise ValueError for a folder with no contract in it."""
+    if not given:
+        return shipped_contract_paths()
+    paths: list[Path] = []
+    for item in [given] if isinstance(given, str) else list(given):
+        path = Path(item)
+        if path.is_dir():
+            folder = path / "contracts" if (path / "contracts").is_dir() else path
+            found = sorted(p for p in folder.glob("*.json") if p.is_file())
+            if not found:
+                raise ValueError(f"--contract {item}: a folder with no contract (*.json) in it")
+            paths += found
+        else:
+            paths.append(path)
+    return list(dict.fromkeys(p.resolve() if p.exists() else p for p in paths))

@@ -6,7 +6,9 @@ Everything in it comes from redacted exchanges; the secret fields' values are ne
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +17,11 @@ from kyren_conformance import __version__
 from kyren_conformance.evidence import curl_command
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
-from kyren_conformance.verdict import Verdict
+from kyren_conformance.verdict import Verdict, verdict_of
 
 if TYPE_CHECKING:
     from kyren_conformance.conformance_run import ConformanceRun
+    from kyren_conformance.suite_run import SuiteRun
 
 BODY_KEPT = 4096  # bytes of each body kept in the results
 
@@ -92,12 +95,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
         )
     return {
         "suite": {"name": "kyren-conformance", "version": __version__},
-        "verdict": {
-            "label": verdict.label,
-            "must_failures": verdict.must_failures,
-            "should_warnings": verdict.should_warnings,
-            "complete": complete,
-        },
+        "verdict": _verdict_data(verdict, complete),
         "identity": {
             "target_url": run.target_url,
             "embedded_mock": run.settings.target_url is None,
@@ -116,25 +114,100 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
         },
         "rules": rules,
         "findings": [_finding(f, run.secret_env) for r in contract.rules for f in run.records[r.id].findings],
-        "info": {
-            "code_forms": verdict.code_forms,
-            "statuses": verdict.statuses,
-            "codes": verdict.codes,
-            "media_types": verdict.media_types,
-            "latency_ms": {k: round(v, 2) for k, v in verdict.latency_ms.items()},
-            "unreachable": verdict.unreachable,
-            "resent_one_at_a_time": run.resent_one_at_a_time,
-        },
+        "info": _info(verdict, run.resent_one_at_a_time),
     }
 
 
-def write_exchanges(path: Path, exchanges: list[Exchange], secret_env: str) -> None:
+def method_summary(run: ConformanceRun, *, interrupted: bool) -> dict[str, Any]:
+    """One row of the run's method table: which method, from which contract, with what verdict."""
+    verdict = verdict_of(run, interrupted=interrupted)
+    contract = run.contract
+    return {
+        "name": run.name,
+        "method": contract.method,
+        "title": contract.title,
+        "path": f"{contract.http_method} {contract.http_path}",
+        "contract": {"file": str(contract.path), "sha256": contract.sha256},
+        "document": contract.source_document,
+        "errata_to_review": sum(1 for e in contract.errata if e.review),
+        "verdict": {
+            "label": verdict.label,
+            "must_failures": verdict.must_failures,
+            "should_warnings": verdict.should_warnings,
+        },
+        "requests": verdict.requests,
+        "info": _info(verdict, run.resent_one_at_a_time),
+    }
+
+
+def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
+    """The whole run as data: the overall verdict, a row per method, and every method's rules and findings,
+    each tagged with its method. A one-method run reads as it always has, plus its one-row method table."""
+    interrupted = not complete
+    overall = verdict_of(suite, interrupted=interrupted)
+    per_method = [(run, results_of(run, verdict_of(run, interrupted=interrupted), complete=complete)) for run in suite]
+    if not suite.several:
+        results = per_method[0][1]
+        results["verdict"] = _verdict_data(overall, complete)
+    else:
+        first = per_method[0][1]
+        identity = dict(first["identity"])
+        contracts = sorted(f"{run.name} {run.contract.sha256}" for run in suite)
+        folder = os.path.commonpath([str(run.contract.path.parent) for run in suite])
+        identity.update(
+            target_url=suite.target_url,
+            method=f"{len(suite.runs)} methods",
+            fields={k: v for _, r in per_method for k, v in r["identity"]["fields"].items()},
+            contract={"file": folder, "sha256": hashlib.sha256("\n".join(contracts).encode()).hexdigest()},
+            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(suite.started_at)),
+            duration_s=round(time.time() - suite.started_at, 3),
+            requests=overall.requests,
+        )
+        results = {
+            "suite": first["suite"],
+            "verdict": _verdict_data(overall, complete),
+            "identity": identity,
+            "rules": [],
+            "findings": [],
+            "info": _info(overall, suite.resent_one_at_a_time),
+        }
+    results["identity"]["target_url"] = suite.target_url
+    results["rules"] = [{**rule, "method": run.name} for run, r in per_method for rule in r["rules"]]
+    results["findings"] = [{**f, "method": run.name} for run, r in per_method for f in r["findings"]]
+    results["methods"] = [method_summary(run, interrupted=interrupted) for run in suite]
+    return results
+
+
+def _verdict_data(verdict: Verdict, complete: bool) -> dict[str, Any]:
+    return {
+        "label": verdict.label,
+        "must_failures": verdict.must_failures,
+        "should_warnings": verdict.should_warnings,
+        "complete": complete,
+    }
+
+
+def _info(verdict: Verdict, resent: int) -> dict[str, Any]:
+    return {
+        "code_forms": verdict.code_forms,
+        "statuses": verdict.statuses,
+        "codes": verdict.codes,
+        "media_types": verdict.media_types,
+        "latency_ms": {k: round(v, 2) for k, v in verdict.latency_ms.items()},
+        "unreachable": verdict.unreachable,
+        "resent_one_at_a_time": resent,
+    }
+
+
+def write_exchanges(path: Path, suite: SuiteRun) -> None:
     """Every exchange of the run, one JSON object a line: the full evidence, not only the findings'."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as out:
-        for e in exchanges:
-            out.write(json.dumps(exchange_data(e, secret_env), ensure_ascii=False) + "\n")
+        for run in suite:
+            for e in run.all_exchanges():
+                data = {"method": run.name, **exchange_data(e, run.secret_env)}
+                out.write(json.dumps(data, ensure_ascii=False) + "\n")
     tmp.replace(path)
 
 

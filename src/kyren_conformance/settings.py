@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from kyren_conformance.contract import Contract, ContractError, Field, describe_
 from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.policy import REPLAY_POLICIES, ReplayPolicy
 from kyren_conformance.profile import Profile, load_profile
-from kyren_conformance.resources import default_contract_path
+from kyren_conformance.resources import contract_paths, default_contract_path
 
 DEFAULT_SEED = 0
 DEFAULT_TIMEOUT = 10.0
@@ -47,6 +47,18 @@ class RunSettings:
     notes: tuple[str, ...] = ()  # what the user should know but is no error (an option this method ignores)
 
 
+@dataclass(frozen=True)
+class SuiteSettings:
+    """A whole-integration run: one RunSettings per method, all against the same target with the same options."""
+
+    methods: tuple[RunSettings, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def first(self) -> RunSettings:
+        return self.methods[0]
+
+
 Option = Callable[[str], Any]  # reads a parsed option by its dest name, None when not given
 
 
@@ -62,7 +74,10 @@ def read_secret_file(path: str, what: str) -> str:
     return text
 
 
-def _parse_field_overrides(items: list[str] | None, contract: Contract) -> dict[str, str]:
+def _parse_field_overrides(
+    items: list[str] | None, contract: Contract, others: Sequence[Contract] = ()
+) -> dict[str, str]:
+    """The --field values meant for `contract`; a name no contract of the run has is an error."""
     out = {}
     names = [f.name for f in contract.fields]
     for item in items or []:
@@ -70,6 +85,8 @@ def _parse_field_overrides(items: list[str] | None, contract: Contract) -> dict[
         if not sep or not name:
             raise ConfigError(f"--field expects NAME=VALUE, got {item!r}")
         if name not in names:
+            if any(name in (f.name for f in other.fields) for other in others):
+                continue  # another method of the run has it
             raise ConfigError(
                 f"--field {name}: no such field in {contract.path.name}; expected one of: {', '.join(names)}"
             )
@@ -119,16 +136,21 @@ def _field_value(f: Field, overrides: Mapping[str, str], option: Option, environ
     return None
 
 
-def ignored_options(contract: Contract, option: Option, environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Notes on the generic options and variables that are set but mean nothing to this contract."""
-    options = {f.option for f in contract.fields if f.option}
-    variables = {f.env for f in contract.fields if f.env}
+def ignored_options(
+    contracts: Contract | Sequence[Contract], option: Option, environ: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Notes on the generic options and variables that are set but mean nothing to any method of the run."""
+    contracts = [contracts] if isinstance(contracts, Contract) else list(contracts)
+    options = {f.option for c in contracts for f in c.fields if f.option}
+    variables = {f.env for c in contracts for f in c.fields if f.env}
+    methods = ", ".join(c.method for c in contracts)
+    what = "has" if len(contracts) == 1 else "have"
     notes = []
     for generic in GENERIC_OPTIONS:  # never the value: it may be a secret
         if option(generic.dest) and generic.dest not in options:
-            notes.append(f"{generic.flag} is ignored: {contract.method} has no field for it")
+            notes.append(f"{generic.flag} is ignored: {methods} {what} no field for it")
         if environ.get(generic.env) and generic.env not in variables:
-            notes.append(f"{generic.env} is ignored: {contract.method} has no field for it")
+            notes.append(f"{generic.env} is ignored: {methods} {what} no field for it")
     return tuple(notes)
 
 
@@ -138,36 +160,54 @@ def _hint(f: Field) -> str:
     return " or ".join(w for w in ways if w) or f"--field {f.name}=VALUE"
 
 
-def resolve(option: Option, environ: Mapping[str, str] = os.environ) -> RunSettings:
-    """Build the run's settings; raise ConfigError with the one line to show."""
+def _load_contracts(given: str | Sequence[str] | None) -> list[Contract]:
     try:
-        contract = load_contract(option("kyren_contract") or default_contract_path())
+        contracts = [load_contract(path) for path in contract_paths(given)]
+    except (ContractError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    seen: dict[str, Contract] = {}
+    for contract in contracts:
+        for key in (contract.path.stem, f"{contract.http_method} {contract.http_path}"):
+            if key in seen:
+                raise ConfigError(
+                    f"--contract: {contract.path} and {seen[key].path} are both {key!r}; one contract per method"
+                )
+            seen[key] = contract
+    return contracts
+
+
+def resolve(option: Option, environ: Mapping[str, str] = os.environ) -> RunSettings:
+    """The settings of a one-method run (the first contract given, else Close Session); raise ConfigError."""
+
+    def one(dest: str) -> Any:
+        value = option(dest)
+        return (value or str(default_contract_path())) if dest == "kyren_contract" else value
+
+    return resolve_suite(one, environ).first
+
+
+def resolve_suite(option: Option, environ: Mapping[str, str] = os.environ) -> SuiteSettings:
+    """Build the settings of every method of the run; raise ConfigError with the one line to show."""
+    contracts = _load_contracts(option("kyren_contract"))
+    try:
         profile = load_profile(option("kyren_profile"))
     except ContractError as exc:
         raise ConfigError(str(exc)) from None
+    shared = _shared_settings(option, environ, profile)
+    methods = tuple(
+        _method_settings(contract, contracts, shared, option, environ) for contract in contracts
+    )
+    notes = ignored_options(contracts, option, environ)
+    return SuiteSettings(tuple(replace(m, notes=notes) for m in methods), notes)
 
+
+def _shared_settings(option: Option, environ: Mapping[str, str], profile: Profile) -> dict[str, Any]:
     target = option("target_url") or environ.get(TARGET_URL_ENV) or None
     if target is not None:
         try:
             target = check_target_url(target)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-
-    values: dict[str, Any] = {}
-    if target is not None:  # the mock brings its own test credentials
-        overrides = _parse_field_overrides(option("kyren_field"), contract)
-        for f in contract.fields:
-            if f.role == "request_id":
-                continue
-            value = _field_value(f, overrides, option, environ)
-            if value is not None:
-                values[f.name] = value
-            elif f.required:
-                raise ConfigError(f"no value for {f.name} of {contract.method}: set {_hint(f)}")
-    elif option("kyren_field"):  # still reject a malformed one
-        for name, text in _parse_field_overrides(option("kyren_field"), contract).items():
-            _coerce(contract.field(name), text, f"--field {name}")
-
     policy = option("uuid_replay") or "either"
     if policy not in REPLAY_POLICIES:
         raise ConfigError(f"--uuid-replay {policy!r}: expected one of: {', '.join(REPLAY_POLICIES)}")
@@ -183,20 +223,42 @@ def resolve(option: Option, environ: Mapping[str, str] = os.environ) -> RunSetti
             raise ConfigError(f"--ca-bundle: {exc}") from None
     seed = option("kyren_seed")
     json_report = option("kyren_json_report")
-    return RunSettings(
-        contract=contract,
-        target_url=target,
-        values=values,
-        replay_policy=policy,
-        timeout=timeout,
-        ca_bundle=ca_bundle,
-        strict=bool(option("kyren_strict")),
-        seed=DEFAULT_SEED if seed is None else int(seed),
-        concurrency=concurrency,
-        profile=profile,
-        json_report=Path(json_report) if json_report else None,
-        notes=ignored_options(contract, option, environ),
-    )
+    return {
+        "target_url": target,
+        "replay_policy": policy,
+        "timeout": timeout,
+        "ca_bundle": ca_bundle,
+        "strict": bool(option("kyren_strict")),
+        "seed": DEFAULT_SEED if seed is None else int(seed),
+        "concurrency": concurrency,
+        "profile": profile,
+        "json_report": Path(json_report) if json_report else None,
+    }
+
+
+def _method_settings(
+    contract: Contract,
+    contracts: Sequence[Contract],
+    shared: Mapping[str, Any],
+    option: Option,
+    environ: Mapping[str, str],
+) -> RunSettings:
+    others = [c for c in contracts if c is not contract]
+    values: dict[str, Any] = {}
+    if shared["target_url"] is not None:  # the mock brings its own test credentials
+        overrides = _parse_field_overrides(option("kyren_field"), contract, others)
+        for f in contract.fields:
+            if f.role == "request_id":
+                continue
+            value = _field_value(f, overrides, option, environ)
+            if value is not None:
+                values[f.name] = value
+            elif f.required:
+                raise ConfigError(f"no value for {f.name} of {contract.method}: set {_hint(f)}")
+    elif option("kyren_field"):  # still reject a malformed one
+        for name, text in _parse_field_overrides(option("kyren_field"), contract, others).items():
+            _coerce(contract.field(name), text, f"--field {name}")
+    return RunSettings(contract=contract, values=values, **shared)
 
 
 def _positive(value: Any, default: float, name: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from kyren_conformance.judgements import code_forms, code_of, percentile
 
 if TYPE_CHECKING:
     from kyren_conformance.conformance_run import ConformanceRun
+    from kyren_conformance.suite_run import SuiteRun
 
 CONFORMANT = "CONFORMANT"
 WITH_WARNINGS = "CONFORMANT WITH WARNINGS"
@@ -57,27 +59,40 @@ def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{k} ×{v}" for k, v in sorted(counter.items()))
 
 
-def verdict_of(run: ConformanceRun, interrupted: bool = False) -> Verdict:
-    must = sum(r.failed for r in run.records.values())
-    should = sum(r.warned for r in run.records.values())
+def verdict_of(run: ConformanceRun | SuiteRun, interrupted: bool = False) -> Verdict:
+    """One method's verdict, or the whole run's over every method (any method's MUST failure fails the run)."""
+    from kyren_conformance.conformance_run import ConformanceRun
+
+    runs = [run] if isinstance(run, ConformanceRun) else list(run)
+    must = sum(r.failed for one in runs for r in one.records.values())
+    should = sum(r.warned for one in runs for r in one.records.values())
     label = NOT_CONFORMANT if must else WITH_WARNINGS if should else CONFORMANT
-    exchanges = run.all_exchanges()
-    answered = [e for e in exchanges if e.response is not None]
+    answered = [e for one in runs for e in one.all_exchanges() if e.response is not None]
     elapsed = [e.elapsed for e in answered]
     latency = {}
     if elapsed:
         latency = {f"p{p}": percentile(elapsed, p) * 1000 for p in (50, 95, 99)}
         latency["max"] = max(elapsed) * 1000
+    codes: Counter[str] = Counter()
+    forms: Counter[str] = Counter()
+    for one in runs:
+        found = (code_of(e, one.ctx) for e in one.all_exchanges() if e.response is not None)
+        codes.update(str(code) for code in found if code is not None)
+        forms.update(code_forms(one.all_exchanges(), one.ctx))
     return Verdict(
         label=label,
         must_failures=must,
         should_warnings=should,
         interrupted=interrupted,
-        requests=run.request_count,
+        requests=sum(one.request_count for one in runs),
         latency_ms=latency,
         statuses=dict(Counter(str(e.status) for e in answered)),
-        codes=dict(Counter(str(code_of(e, run.ctx)) for e in answered if code_of(e, run.ctx) is not None)),
+        codes=dict(codes),
         media_types=dict(Counter(e.response.media_type or "none" for e in answered if e.response)),
-        code_forms=code_forms(exchanges, run.ctx),
-        unreachable=run.unreachable,
+        code_forms=dict(forms),
+        unreachable=_first(one.unreachable for one in runs),
     )
+
+
+def _first(reasons: Iterable[str | None]) -> str | None:
+    return next((r for r in reasons if r), None)

@@ -13,7 +13,7 @@ from kyren_conformance.mock.behaviour import Variant
 from kyren_conformance.mock.dialects import DIALECTS
 from kyren_conformance.mock.faults import FAULTS
 from kyren_conformance.mock.server import FAULT_DELAY_ENV, MockServer
-from kyren_conformance.resources import default_contract_path
+from kyren_conformance.resources import contract_paths
 
 USAGE_ERROR = 4  # the project's exit code for a usage or configuration error
 
@@ -24,8 +24,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=0, metavar="N", help="port to listen on (default: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
-    parser.add_argument("--contract", metavar="FILE", help="method contract (default: the shipped Close Session)")
+    parser.add_argument(
+        "--contract",
+        action="append",
+        metavar="FILE|DIR",
+        help="a method contract or a folder of them, repeatable: each method at its own path (default: every shipped one)",
+    )
     parser.add_argument("--fault", metavar="NAME", help="a fault mode to inject (see --list)")
+    parser.add_argument(
+        "--method",
+        action="append",
+        metavar="NAME",
+        help="the method the fault and dialect apply to (contract file stem or method name; default: every one)",
+    )
     parser.add_argument("--dialect", metavar="NAME", help="a conformant dialect to speak (see --list)")
     delay_help = f"seconds the timing faults wait (default: ${FAULT_DELAY_ENV} or 15)"
     parser.add_argument("--fault-delay", type=float, metavar="S", help=delay_help)
@@ -58,14 +69,13 @@ def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
         print("\n".join([*_listing("faults (rules they trip)", FAULTS), "", *_listing("dialects", DIALECTS)]))
         return 0
     try:
-        contract = load_contract(args.contract or default_contract_path())
-    except ContractError as exc:
+        contracts = [load_contract(path) for path in contract_paths(args.contract)]
+    except (ContractError, ValueError) as exc:
         return _fail(str(exc))
     try:
         server = MockServer(
-            contract, host=args.host, port=args.port, fault=args.fault, dialect=args.dialect,
-            fault_delay=args.fault_delay,
-            latency=args.latency,
+            contracts, host=args.host, port=args.port, fault=args.fault, dialect=args.dialect,
+            fault_delay=args.fault_delay, latency=args.latency, faulty=args.method,
         )  # fmt: skip
         server.start()
     except (ValueError, OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
@@ -81,15 +91,19 @@ def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
 
 
 def _announce(server: MockServer) -> None:
-    contract = server.contract
-    print(f"Kyren mock ({contract.title}) on {server.url}  ->  {contract.http_method} {server.url}{contract.http_path}")
+    for contract in server.contracts:
+        print(f"Kyren mock ({contract.title}) on {server.url}  ->  {contract.http_method} {server.url}{contract.http_path}")
     print(f"fault: {server.fault or 'none'}   dialect: {server.dialect or 'none'}")
     # These are the mock's own throwaway test credentials, so printing them is the point.
     print("test credentials (this mock only):")
-    for field in contract.fields:
-        if field.name in server.credentials:
-            hint = f"  (${field.env})" if field.env else ""  # the variable the suite reads it from
-            value = server.credentials[field.name]
-            shown = value if isinstance(value, str) else json.dumps(value)  # as --field takes it
-            print(f"  {field.name} = {shown}{hint}")
+    shown_names: set[str] = set()
+    for contract in server.contracts:
+        credentials = server.credentials_of(contract)
+        for field in contract.fields:
+            if field.name in credentials and field.name not in shown_names:
+                shown_names.add(field.name)
+                hint = f"  (${field.env})" if field.env else ""  # the variable the suite reads it from
+                value = credentials[field.name]
+                shown = value if isinstance(value, str) else json.dumps(value)  # as --field takes it
+                print(f"  {field.name} = {shown}{hint}")
     print("Ctrl-C to stop.", flush=True)

@@ -10,7 +10,7 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -28,11 +28,16 @@ _DIGITS = re.compile(r"^[0-9]+$")
 
 
 class MockServer:
-    """The reference mock, optionally with one fault and one dialect. Usable as a context manager."""
+    """The reference mock, optionally with one fault and one dialect. Usable as a context manager.
+
+    Given several contracts, it serves each method at its own path (a whole integration on one port);
+    `faulty` names the methods (contract file stems or method names) the fault and dialect apply to:
+    by default, all of them.
+    """
 
     def __init__(
         self,
-        contract: Contract,
+        contract: Contract | Sequence[Contract],
         *,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -42,18 +47,25 @@ class MockServer:
         fault_delay: float | None = None,
         latency: float = 0.0,
         behaviour: type[Reference] | None = None,  # a subclass of your own, instead of a fault and a dialect
+        faulty: Sequence[str] | None = None,
     ) -> None:
         _require_loopback(host)
         if latency < 0:
             raise ValueError(f"latency {latency!r}: expected seconds >= 0")
         self.latency = latency  # added to every answer: a staging link for benchmarks
-        self.contract = contract
+        self.contracts = _distinct_paths([contract] if isinstance(contract, Contract) else list(contract))
+        self.contract = self.contracts[0]
         self.fault = fault
         self.dialect = dialect
         if behaviour is not None and (fault or dialect):
             raise ValueError("behaviour: give a Reference subclass, or a fault and a dialect, not both")
         self._behaviour = behaviour or _combine(fault, dialect)
-        self._credentials = _resolve_credentials(contract, credentials)
+        self._faulty = _faulty_methods(self.contracts, faulty)
+        several = len(self.contracts) > 1  # a value one method's field cannot take is that method's to choose
+        self._credentials_by_path = {
+            c.http_path: _resolve_credentials(c, credentials, only_accepted=several) for c in self.contracts
+        }
+        self._credentials = self._credentials_by_path[self.contract.http_path]
         self._host, self._port = host, port
         self.fault_delay = _fault_delay(fault_delay)
         self._httpd: _HTTPServer | None = None
@@ -62,6 +74,10 @@ class MockServer:
     @property
     def credentials(self) -> dict[str, Any]:
         return dict(self._credentials)
+
+    def credentials_of(self, contract: Contract) -> dict[str, Any]:
+        """The test credentials the mock accepts for one of its methods."""
+        return dict(self._credentials_by_path[contract.http_path])
 
     @property
     def url(self) -> str:
@@ -76,9 +92,14 @@ class MockServer:
     def start(self) -> MockServer:
         if self._httpd is not None:
             raise RuntimeError("the mock server is already started")
-        behaviour = self._behaviour(self.contract, self._credentials, fault_delay=self.fault_delay)
+        routes = {
+            c.http_path: (self._behaviour if c.http_path in self._faulty else Reference)(
+                c, self._credentials_by_path[c.http_path], fault_delay=self.fault_delay
+            )
+            for c in self.contracts
+        }
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        self._httpd = _HTTPServer((self._host, self._port), behaviour, family)
+        self._httpd = _HTTPServer((self._host, self._port), routes, self.contract.http_path, family)
         self._httpd.latency = self.latency
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="kyren-mock", daemon=True
@@ -120,9 +141,35 @@ def _combine(fault: str | None, dialect: str | None) -> type[Reference]:
     return cast(type[Reference], type(f"{fault}+{dialect}", tuple(chosen), {}))
 
 
-def _resolve_credentials(contract: Contract, given: Mapping[str, Any] | None) -> dict[str, Any]:
+def _distinct_paths(contracts: list[Contract]) -> list[Contract]:
+    if not contracts:
+        raise ValueError("no contract to serve")
+    paths = [c.http_path for c in contracts]
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        raise ValueError(f"two contracts for the same path {', '.join(twice)}: one contract per method")
+    return contracts
+
+
+def _faulty_methods(contracts: list[Contract], faulty: Sequence[str] | None) -> set[str]:
+    """The paths of the methods a fault or dialect applies to."""
+    if faulty is None:
+        return {c.http_path for c in contracts}
+    by_name = {name: c.http_path for c in contracts for name in (c.path.stem, c.method)}
+    unknown = [name for name in faulty if name not in by_name]
+    if unknown:
+        raise ValueError(f"no such method {', '.join(unknown)}; expected one of: {', '.join(sorted(by_name))}")
+    return {by_name[name] for name in faulty}
+
+
+def _resolve_credentials(
+    contract: Contract, given: Mapping[str, Any] | None, *, only_accepted: bool = False
+) -> dict[str, Any]:
     wanted = [f for f in contract.fields if f.role != "request_id"]
     given = dict(given or {})
+    if only_accepted:  # credentials shared by several methods: each takes the names and types it has
+        fields = {f.name: f for f in wanted}
+        given = {k: v for k, v in given.items() if k in fields and fields[k].accepts(v) and v != ""}
     unknown = sorted(set(given) - {f.name for f in wanted})
     if unknown:
         raise ValueError(f"credentials: unknown field(s) {unknown}; expected some of: {[f.name for f in wanted]}")
@@ -162,12 +209,16 @@ class _HTTPServer(ThreadingHTTPServer):
     # The suite opens ~8 connections at once; the default backlog of 5 can drop a SYN and cost a 1 s retransmit.
     request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], behaviour: Reference, family: socket.AddressFamily) -> None:
+    def __init__(
+        self, address: tuple[str, int], routes: dict[str, Reference], default: str, family: socket.AddressFamily
+    ) -> None:
         self.address_family = family
-        self.behaviour = behaviour
+        self.routes = routes
+        self.behaviour = routes[default]  # answers unknown paths and unparsable HTTP
         self.stopping = threading.Event()
         self.latency = 0.0
         self.one_connection = threading.Lock()
+        self.one_at_a_time = any(b.one_connection_at_a_time for b in routes.values())
         self._lock = threading.Lock()
         self._count = 0
         self._open: set[socket.socket] = set()
@@ -222,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: a run sends about a hundred requests."""
 
     def handle(self) -> None:
-        if not self.server.behaviour.one_connection_at_a_time:
+        if not self.server.one_at_a_time:
             super().handle()
             return
         with self.server.one_connection:  # every request of this connection before any other connection
@@ -249,11 +300,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         incoming = self._read()
+        behaviour = self.server.routes.get(incoming.path, self.server.behaviour)
         try:
-            reply = self.server.behaviour.handle(incoming)
+            reply = behaviour.handle(incoming)
         except Exception:  # a bug in the mock: report it, and still answer JSON
             self.server.handle_error(self.request, self.client_address)
-            reply = self.server.behaviour.transport_error(500, "mock internal error")
+            reply = behaviour.transport_error(500, "mock internal error")
         if incoming.framing is not None:  # the body was not consumed, so the connection cannot be reused
             reply = replace(reply, close=True)
         if self.server.latency:
