@@ -165,3 +165,51 @@ def test_with_codes_result_must_still_validate(real, tmp_path: Path) -> None:
     path.write_text(json.dumps(with_codes(raw, section)))
     with pytest.raises(ContractError, match=r"codes\.kinds\.missing_field: 77 is not a code of codes\.table"):
         load_contract(path, schemas_dir=data_dir("schemas"))
+
+
+def test_the_reference_mock_answers_each_kind_with_the_pages_code(real, tmp_path: Path) -> None:
+    """End to end on the embedded mock: a conformant server raises no S9, and the same answers judged against
+    a page that names the other codes for each kind raise it for both kinds."""
+    import dataclasses
+
+    from kyren_conformance.conformance_run import ConformanceRun
+    from kyren_conformance.judgements import REGISTRY, JudgeContext, code_of
+    from kyren_conformance.settings import resolve
+
+    (tmp_path / "contracts").mkdir()
+    path = tmp_path / "contracts" / "close-session.json"
+    raw = json.loads(default_contract_path().read_text())
+    path.write_text(json.dumps(with_codes(raw, codes_section(real, "Error-Code-1.md"))))
+    settings = resolve(lambda dest: {"kyren_contract": str(path)}.get(dest), environ={})
+    run = ConformanceRun(settings)
+    try:
+        run.send_all()
+        assert run.not_applicable("S9") is None and run.not_applicable("S7") is None
+        assert run.judge("S9") == [] and run.judge("S7") == []
+        answered = {e.defect.split(":")[0]: code_of(e, run.ctx) for e in run.all_exchanges() if e.defect}
+        assert answered["missing"] in (21, 64) and answered["auth"] in (54, 401)
+
+        codes = run.contract.codes
+        assert codes is not None
+        swapped = {"missing_field": (54, 401), "bad_credentials": (21, 64)}
+        other_page = dataclasses.replace(run.contract, codes=dataclasses.replace(codes, kinds=swapped))
+        findings = REGISTRY["S9"].judge(run.all_exchanges(), JudgeContext.for_contract(other_page, run.ctx.profile))
+        assert {f.documented.split(":")[0] for f in findings} == {"missing_field", "bad_credentials"}
+    finally:
+        run.close()
+
+
+def test_the_reference_code_table_holds_the_pages_table(real) -> None:
+    import dataclasses
+
+    from kyren_conformance.contract import Codes
+    from kyren_conformance.mock import reference_code_table
+
+    plain = load_contract(default_contract_path())
+    own = reference_code_table(plain)
+    assert plain.success_code in own and len(own) > 5
+    kinds = {k: tuple(v) for k, v in classify(real.codes).items()}
+    documented = dataclasses.replace(plain, codes=Codes("Error-Code-1.md", real.codes, kinds))
+    table = reference_code_table(documented)
+    assert {code: table[code] for code in real.codes} == real.codes  # the provider's words for its codes
+    assert set(own) - set(real.codes) <= set(table)  # and the mock's other codes besides

@@ -478,8 +478,8 @@ def _without_code_table(ctx: JudgeContext) -> str | None:
     if ctx.code_table:
         return None
     return (
-        "no code table: the contract carries none (derive reads the provider's Error Code page) "
-        "and no target profile declares one (--profile; DESIGN.md E3)"
+        "no code table declared in the target profile (--profile) nor in the contract "
+        "(derive reads it from the provider's Error Code page; DESIGN.md E3)"
     )
 
 

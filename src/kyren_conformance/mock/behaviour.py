@@ -247,14 +247,25 @@ class Reference:
         return code + 100 if code == self.contract.success_code else code
 
     def base_code(self, kind: str, field: str | None) -> int:
-        return self.codes[kind]
+        return self.documented_codes(self.contract).get(kind, self.codes[kind])
+
+    @staticmethod
+    def documented_codes(contract: Contract) -> dict[str, int]:
+        """The code the provider's code table names for a kind of answer (the first of the contract's
+        `codes.kinds`), for the kinds it names one for: a conformant server answers those (S9)."""
+        kinds = contract.codes.kinds if contract.codes else {}
+        return {answer: kinds[named][0] for answer, named in _DOCUMENTED_KINDS.items() if kinds.get(named)}
 
     @classmethod
     def code_table(cls, contract: Contract) -> dict[int, str]:
-        """The codes the reference answers, as a target profile declares them (E3)."""
-        table = {contract.success_code: "success"}
-        for kind, code in cls.codes.items():
+        """The codes the reference answers, as a target profile declares them (E3), with the contract's table."""
+        table = dict(contract.codes.table) if contract.codes else {}
+        documented = set(table)
+        table.setdefault(contract.success_code, "success")
+        for kind, code in {**cls.codes, **cls.documented_codes(contract)}.items():
             code = code + 100 if code == contract.success_code else code
+            if code in documented:
+                continue  # the provider's description says what the code means
             table[code] = f"{table[code]} / {kind}" if code in table else kind
         return table
 
@@ -308,6 +319,9 @@ class Reference:
             raise RuntimeError("request body not parsed yet")
         return call.obj
 
+
+# The kinds of answer the provider's code table may name a code for (the contract's `codes.kinds`).
+_DOCUMENTED_KINDS = {MISSING_FIELD: "missing_field", EMPTY: "missing_field", AUTH: "bad_credentials"}
 
 _WHY = {
     MISSING_FIELD: "missing required field {name}",
