@@ -48,8 +48,9 @@ class Outcome:
 
 
 def target_args(url: str, credentials: Mapping[str, Any], contract: Contract) -> tuple[list[str], dict[str, str]]:
-    """CLI options and environment that point a run at a target with these credentials (secrets via env)."""
-    args, env = ["--target-url", url], {}
+    """CLI options and environment that point a run of this contract at a target with these credentials
+    (secrets via env)."""
+    args, env = ["--target-url", url, "--contract", str(contract.path)], {}
     for f in contract.fields:
         if f.name in credentials:
             value = credentials[f.name]

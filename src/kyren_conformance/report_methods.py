@@ -89,9 +89,7 @@ def contents(results: Mapping[str, Any]) -> str:
     return f'<nav class="kc kc-nav">Contents: {links}</nav>'
 
 
-def method_block(
-    results: Mapping[str, Any], row: Mapping[str, Any], ctx: s.ReportContext, secret_env: str
-) -> str:
+def method_block(results: Mapping[str, Any], row: Mapping[str, Any], ctx: s.ReportContext, secret_env: str) -> str:
     """One method's heading, then its traceability, findings, INFO and errata, anchors scoped to it."""
     view = method_view(results, row)
     name = row["name"]
@@ -104,7 +102,5 @@ def method_block(
         f"<code>{s._e(row['document'])}</code> · {_review_cell(row)} · "
         f'<a href="#kc-methods">↑ methods</a></p></section>'
     )
-    body = "".join(
-        [s.traceability(view, ctx), s.findings(view, secret_env), s.info(view, ctx), s.errata(ctx)]
-    )
+    body = "".join([s.traceability(view, ctx), s.findings(view, secret_env), s.info(view, ctx), s.errata(ctx)])
     return head + scoped(body, name)

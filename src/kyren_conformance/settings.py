@@ -194,9 +194,7 @@ def resolve_suite(option: Option, environ: Mapping[str, str] = os.environ) -> Su
     except ContractError as exc:
         raise ConfigError(str(exc)) from None
     shared = _shared_settings(option, environ, profile)
-    methods = tuple(
-        _method_settings(contract, contracts, shared, option, environ) for contract in contracts
-    )
+    methods = tuple(_method_settings(contract, contracts, shared, option, environ) for contract in contracts)
     notes = ignored_options(contracts, option, environ)
     return SuiteSettings(tuple(replace(m, notes=notes) for m in methods), notes)
 

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         "--contract",
         action="append",
         metavar="FILE|DIR",
-        help="a method contract or a folder of them, repeatable: each method at its own path (default: every shipped one)",
+        help="a method contract or a folder of them, repeatable; each method at its own path (default: all shipped)",
     )
     parser.add_argument("--fault", metavar="NAME", help="a fault mode to inject (see --list)")
     parser.add_argument(
@@ -92,7 +92,8 @@ def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
 
 def _announce(server: MockServer) -> None:
     for contract in server.contracts:
-        print(f"Kyren mock ({contract.title}) on {server.url}  ->  {contract.http_method} {server.url}{contract.http_path}")
+        endpoint = f"{contract.http_method} {server.url}{contract.http_path}"
+        print(f"Kyren mock ({contract.title}) on {server.url}  ->  {endpoint}")
     print(f"fault: {server.fault or 'none'}   dialect: {server.dialect or 'none'}")
     # These are the mock's own throwaway test credentials, so printing them is the point.
     print("test credentials (this mock only):")
