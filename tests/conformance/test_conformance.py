@@ -77,3 +77,7 @@ def test_S7_declared_codes(kyren_check: Check) -> None:
 
 def test_S8_media_type(kyren_check: Check) -> None:
     kyren_check("S8")
+
+
+def test_S9_documented_code_per_kind(kyren_check: Check) -> None:
+    kyren_check("S9")
