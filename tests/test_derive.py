@@ -363,15 +363,31 @@ def test_error_examples_schemeless_urls_other_headers_and_qualified_remarks_are_
 # -- documents derive cannot read: one line naming the line, exit 4, nothing written ------------------
 
 BROKEN = {
-    "an unclosed code block": (_close_session('  "description": "Success"\n}\n```', '  "description": "Success"\n}'),
-                               r"doc\.md:66: a code block .* never closed"),
-    "an example that is not JSON": (_close_session('"gameId": "6_speed_baccarat1",', '"gameId": 6_speed,'),
-                                    r"doc\.md:47: the JSON example cannot be read"),
+    "a stray of another API family": (
+        _close_session("| error  |  string   |           Code of error", "| status  |  string   |  OK or Failed")
+        .replace('"error": 0', '"status": "OK"'),
+        r"doc\.md:59: not a method document: .* no result-code field .* a status field, as another API family",
+    ),
+    "an overview page": ("# Integration API\n\nAn HTTP listener.\n", r"doc\.md: not a method document: an overview"),
     "no URL": (_close_session("https://<API URL>/v1/CloseSession", "see your account manager"), r"no URL found"),
     "a GET method": (_close_session("``` http\nPOST", "``` http\nGET"), r"doc\.md:28: method GET"),
     "no title": ("just text\n", r"doc\.md: no title"),
     "a URL without a method name": (_close_session("/v1/CloseSession", "/v1/Close-Session"), r"not a method name"),
 }  # fmt: skip
+
+
+def test_a_code_block_left_open_at_the_end_closes_there_with_an_erratum() -> None:
+    text = _close_session('  "description": "Success"\n}\n```', '  "description": "Success"\n}')
+    contract = derived_contract(text)
+    assert errata_by_key(contract)["document.unclosed-fence"]["line"] == 66
+    assert contract["response_example"]["description"] == "Success"  # the block's text is still read
+
+
+def test_an_example_with_no_single_repair_is_not_used_and_the_tables_still_derive() -> None:
+    contract = derived_contract(_close_session('"gameId": "6_speed_baccarat1",', '"gameId": 6_speed,'))
+    erratum = errata_by_key(contract)["request.example.unreadable"]
+    assert erratum["line"] == 44 and "6_speed" in erratum["document"] and "not used" in erratum["decision"]
+    assert "example" not in field(contract, "gameId") and field(contract, "userId")["required"] is True
 
 
 @pytest.mark.parametrize("kind", BROKEN)

@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import ftfy
+import jsonschema
 
 from kyren_conformance.contract import JSON_TYPES
+from kyren_conformance.derive_names import pair_names
+from kyren_conformance.derive_nested import nested_schema
+from kyren_conformance.doc_json_repair import RepairError
 from kyren_conformance.doc_values import (
     DIGITS,
     DOC_TYPES,
     doc_type_to_json,
     fits,
+    is_decimal_string,
     is_json_block,
     is_placeholder,
     json_type_of,
@@ -32,7 +37,7 @@ from kyren_conformance.doc_values import (
     parse_json_example,
     plain_schema,
 )
-from kyren_conformance.method_doc import DocumentError, MethodDoc, Row, Side, read_method_doc
+from kyren_conformance.method_doc import DocumentError, MethodDoc, NotAMethodDocument, Row, Side, read_method_doc
 from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.suite_rules import suite_rules
 
@@ -55,10 +60,13 @@ DESCRIPTION_FIELD_NAMES = ("description", "message", "errorDescription")
 
 _REQUIRED_WORDS = {"required", "mandatory", "yes", "y", "m", "true", "必須"}
 _OPTIONAL_WORDS = {"optional", "no", "n", "o", "false", "conditional", ""}
-_REQUEST_ID_WORDS = re.compile(r"\bunique\s+id\b.*\b(each|every)\s+request\b", re.IGNORECASE)
+# two searches, not one `unique id.*each request`: a line of many 'unique id' stays linear
+_UNIQUE_ID = re.compile(r"\bunique\s+id\b", re.IGNORECASE)
+_EACH_REQUEST = re.compile(r"\b(each|every)\s+request\b", re.IGNORECASE)
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _TABLE_HEADER = "Name | Data Type | Description | Remark"
+Required = str | tuple[str, str]  # a name, or the two spellings of one field (either satisfies it)
 
 
 @dataclass
@@ -89,6 +97,20 @@ class Derived:
     request_schema: dict[str, Any]
     response_schema: dict[str, Any]
     errata: list[Erratum] = field(default_factory=list)
+    title_name: str = ""  # the files' name after the title, for when another document has the URL's name
+
+
+def title_kebab(title: str) -> str:
+    """`Auto Closing` -> `auto-closing`."""
+    return "-".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
+
+
+def rename(derived: Derived, name: str) -> None:
+    """Name the derived files `name` (two documents name the same URL segment)."""
+    derived.name = name
+    derived.contract["schemas"] = {"request": f"{name}.request.schema.json", "response": f"{name}.response.schema.json"}
+    derived.request_schema["$id"] = f"{SCHEMA_ID_BASE}{name}.request.schema.json"
+    derived.response_schema["$id"] = f"{SCHEMA_ID_BASE}{name}.response.schema.json"
 
 
 def kebab(name: str) -> str:
@@ -102,6 +124,11 @@ class _Deriving:
         self.doc = doc
         self.errata: list[Erratum] = []
         self._examples: dict[Side, tuple[dict[str, Any] | None, int]] = {}
+        self._pairs: dict[Side, dict[str, str]] = {}
+        self.code_row: Row | None = None
+        self.description_row: Row | None = None
+        for side in ("request", "response"):
+            self._remark_as_description(side)
 
     def erratum(self, key: str, line: int, document: str, decision: str) -> None:
         clause = " ".join(self.doc.lines[line - 1].split()) if 0 < line <= len(self.doc.lines) else ""
@@ -111,11 +138,12 @@ class _Deriving:
         """The text with damaged encoding repaired (ftfy); each repair is an erratum."""
         repaired = ftfy.fix_encoding(text)
         if repaired != text:
-            damaged = [w for w in text.split() if w not in repaired.split()]
+            words, repaired_words = set(text.split()), set(repaired.split())  # sets: a long line stays linear
+            damaged = [w for w in text.split() if w not in repaired_words]
             self.erratum(
                 key, line,
                 f"{what} has damaged encoding: {' '.join(damaged)!r}",
-                f"read as {' '.join(w for w in repaired.split() if w not in text.split())!r} "
+                f"read as {' '.join(w for w in repaired.split() if w not in words)!r} "
                 "(UTF-8 shown as Windows-1252)",
             )  # fmt: skip
         return repaired
@@ -140,10 +168,9 @@ class _Deriving:
         found: list[tuple[dict[str, Any], int]] = []
         for block in self.doc.blocks:
             if block.side == side and is_json_block(block):
-                value = parse_json_example(self.doc.path, block)
-                if not isinstance(value, dict):
-                    raise DocumentError(f"{self.doc.path}:{block.line}: the {side} example is not a JSON object")
-                found.append((value, block.line))
+                value = self._read_example(side, block.line, block)
+                if value is not None:
+                    found.append((value, block.line))
         if not found:
             return None, 0
         if side == "response":
@@ -151,6 +178,115 @@ class _Deriving:
                 if any(value.get(name) in (0, "0") for name in CODE_FIELD_NAMES):
                     return value, line
         return found[0]
+
+    def _read_example(self, side: Side, line: int, block: Any) -> dict[str, Any] | None:
+        """The example's object, repaired where one reading exists; None (an erratum says why) when it is not used."""
+        where = f"the {side} example (line {line})"
+        taken = any(e.key.startswith(f"{side}.example.") for e in self.errata)
+        key = f"{side}.example@{line}" if taken else f"{side}.example"
+        try:
+            repaired = parse_json_example(block)
+        except RepairError as exc:
+            self.erratum(f"{key}.unreadable", line, f"{where} is not JSON and has no single repair: {exc}",
+                         "not used: the fields come from the table alone")  # fmt: skip
+            return None
+        if repaired.repairs:
+            counted = {r: repaired.repairs.count(r) for r in repaired.repairs}
+            named = "; ".join(r if n == 1 else f"{r} (x{n})" for r, n in counted.items())
+            self.erratum(f"{key}.json-repaired", line, f"{where} is not valid JSON",
+                         f"read with these repairs: {named}")  # fmt: skip
+        if not isinstance(repaired.value, dict):
+            self.erratum(f"{key}.not-an-object", line, f"{where} is not a JSON object", "not used")
+            return None
+        return repaired.value
+
+    def pairs(self, side: Side) -> dict[str, str]:
+        """{table name: the example's spelling of it} for the fields the document spells two ways."""
+        if side not in self._pairs:
+            example, _ = self.examples(side)
+            self._pairs[side] = pair_names((r.name for r in self.doc.tables[side]), example or {})
+        return self._pairs[side]
+
+    def aliased_example(self, side: Side) -> dict[str, Any] | None:
+        """The example with each paired key also under the table's spelling, so that fields find their value."""
+        example, _ = self.examples(side)
+        if example is None:
+            return None
+        return {**example, **{name: example[key] for name, key in self.pairs(side).items()}}
+
+    def note_pairs(self, side: Side, decision: str) -> None:
+        _, example_line = self.examples(side)
+        for row in self.doc.tables[side]:
+            if row.name in self.pairs(side):
+                other = self.pairs(side)[row.name]
+                self.erratum(
+                    f"{side}.{row.name}.spelling", row.line,
+                    f"the table names {row.name}, the example (line {example_line}) spells it {other}",
+                    f"one field spelt two ways ({row.name} / {other}): {decision}",
+                )  # fmt: skip
+
+    def _remark_as_description(self, side: Side) -> None:
+        """`| Name | | Data Type | Remark |` whose Remark describes the fields: a description column in all but name."""
+        columns = self.doc.columns.get(side, set())
+        rows = self.doc.tables[side]
+        if "description" in columns or "remark" not in columns or not rows:
+            return
+        every = [r for row in rows for r in (row, *row.children)]
+        if any(self._remark_word(r.remark) in (_REQUIRED_WORDS | _OPTIONAL_WORDS) - {""} for r in every):
+            return
+
+        def moved(row: Row) -> Row:
+            return replace(row, description=row.remark, remark="", children=tuple(moved(c) for c in row.children))
+
+        self.doc.tables[side] = [moved(r) for r in rows]
+        self.doc.missing_columns.setdefault(side, []).append("remark")
+        self.erratum(
+            f"{side}.table.remark-is-description", self.doc.table_lines[side],
+            f"the {side} table has no Description column, and its Remark column describes the fields "
+            "(no row says Required or Optional)",
+            "the Remark column is read as each field's description; no column says which fields are required",
+        )  # fmt: skip
+
+    @staticmethod
+    def _remark_word(remark: str) -> str:
+        first = re.match(r"[^\W\d_]+", remark.strip().lower())
+        return first.group(0) if first else ""
+
+    def check_family(self) -> None:
+        """A response without a result-code field is another API family's (a `status` field): not a Kyren method."""
+        rows = self.doc.tables["response"]
+        if not rows or self.find_code_row() is not None:
+            return
+        status = any(r.name.lower() == "status" for r in rows)
+        raise NotAMethodDocument(
+            f"{self.doc.path}:{self.doc.table_lines['response']}: not a method document: its response table has no "
+            f"result-code field ({', '.join(CODE_FIELD_NAMES)})"
+            + ("; it answers with a status field, as another API family does" if status else "")
+        )
+
+    def find_code_row(self) -> Row | None:
+        rows = self.doc.tables["response"]
+        pairs = self.pairs("response")
+        return (
+            _find_row(rows, CODE_FIELD_NAMES)
+            or next((r for r in rows if pairs.get(r.name) in CODE_FIELD_NAMES), None)
+            or next(
+                (r for r in rows if re.search(r"\b(code of error|error code|result code)\b", r.description, re.I)),
+                None,
+            )
+        )
+
+    def find_description_row(self) -> Row | None:
+        rows = self.doc.tables["response"]
+        pairs = self.pairs("response")
+        return _find_row(rows, DESCRIPTION_FIELD_NAMES) or next(
+            (r for r in rows if pairs.get(r.name) in DESCRIPTION_FIELD_NAMES), None
+        )
+
+    def contract_name(self, row: Row) -> str:
+        """The name the suite reads a result field by: the usual spelling when the table misspells it."""
+        other = self.pairs("response").get(row.name)
+        return other if other in CODE_FIELD_NAMES + DESCRIPTION_FIELD_NAMES else row.name
 
     def http(self) -> tuple[str, str, str, int]:
         """(method, path, content type, line of the path)."""
@@ -198,7 +334,14 @@ class _Deriving:
         if not rows:
             raise DocumentError(f"{self.doc.path}: no request parameter table ({_TABLE_HEADER})")
         self.table_gaps("request")
-        example, example_line = self.examples("request")
+        original, example_line = self.examples("request")
+        example = self.aliased_example("request")
+        pairs = self.pairs("request")
+        self.note_pairs(
+            "request",
+            "the suite sends both spellings with the example's value, as a server may read "
+            "either; the absence of neither is judged, and the request schema requires one of the two",
+        )
         fields: list[dict[str, Any]] = []
         properties: dict[str, Any] = {}
         seen: dict[str, int] = {}
@@ -213,10 +356,25 @@ class _Deriving:
             seen[name] = row.line
             description = self.fixed(row.description, f"request.{name}.encoding", row.line, f"{name}'s description")
             entry, prop = self.request_field(row, name, description, example, example_line)
+            if row.name in pairs and entry["required"]:
+                entry["judge_missing"] = False  # a server reading the other spelling never misses this one
             fields.append(entry)
             properties[name] = prop
-        for name, value in (example or {}).items():
-            if name not in seen:
+        spelt = {other: name for name, other in pairs.items()}
+        for name, value in (original or {}).items():
+            if name in spelt and spelt[name] in properties:
+                twin = next(f for f in fields if f["name"] == spelt[name])
+                entry = {
+                    **twin,
+                    "name": name,
+                    "judge_missing": False,
+                    "source": f"Request example (line {example_line}): {name} (the table's {twin['name']})",
+                }
+                entry.pop("option", None)
+                entry.pop("env", None)
+                fields.append(entry)
+                properties[name] = dict(properties[spelt[name]])
+            elif name not in seen:
                 entry, prop = self.example_only_field(name, value, example_line)
                 fields.append(entry)
                 properties[name] = prop
@@ -229,12 +387,19 @@ class _Deriving:
         required, judge_missing = self.remark(row, name, "request")
         value = example.get(name) if example else None
         has_value = example is not None and name in example and not is_placeholder(value)
+        if has_value and GENERIC_FIELDS.get(name, {}).get("secret"):
+            has_value, value = False, None
+            self.secret_example(name, row.line, example_line)
         json_type = self.table_type(row, name, "request")
         judge_type = True
-        if json_type is None:
+        if row.children:
+            types = [json_type or ("array" if isinstance(value, list) else "object")]
+            remark = self._child_remark("request")
+            prop: dict[str, Any] = nested_schema(row, name, value, "request", self._request_child, remark, self.erratum)
+        elif json_type is None:
             types = [json_type_of(value)] if has_value and value is not None else list(JSON_TYPES)
             judge_type = False
-            prop: dict[str, Any] = {"type": types if len(types) > 1 else types[0]}
+            prop = {"type": types if len(types) > 1 else types[0]}
         elif has_value and not fits(json_type_of(value), json_type):
             types, prop = self.request_type_conflict(row, name, json_type, value)
         else:
@@ -263,6 +428,23 @@ class _Deriving:
         prop["description"] = description
         return entry, prop
 
+    def secret_example(self, name: str, line: int, example_line: int) -> None:
+        self.erratum(
+            f"request.{name}.secret-example", line,
+            f"the example (line {example_line}) shows a literal value for the secret {name}, not a <placeholder>",
+            "kept neither as its example nor as the mock's value: a secret in a contract is guessable; the suite "
+            "sends the configured one and the mock makes a random one",
+        )  # fmt: skip
+
+    def _request_child(
+        self, row: Row, label: str, example: dict[str, Any] | None, required: bool
+    ) -> tuple[dict[str, Any], bool]:
+        json_type = self.table_type(row, label, "request")
+        return (plain_schema(json_type) if json_type else {}), required
+
+    def _child_remark(self, side: Side) -> Any:
+        return lambda row, label: self.remark(row, label, side)[0]
+
     def request_type_conflict(
         self, row: Row, name: str, json_type: str, value: Any
     ) -> tuple[list[str], dict[str, Any]]:
@@ -284,6 +466,9 @@ class _Deriving:
 
     def example_only_field(self, name: str, value: Any, example_line: int) -> tuple[dict[str, Any], dict[str, Any]]:
         placeholder = is_placeholder(value)
+        if not placeholder and GENERIC_FIELDS.get(name, {}).get("secret"):
+            self.secret_example(name, example_line, example_line)
+            placeholder = True  # its value is the configured secret, never the document's
         sent = json_type_of(value)
         types = ["string"] if placeholder or sent == "null" else [sent]
         self.erratum(
@@ -320,7 +505,9 @@ class _Deriving:
     def assign_request_id(self, fields: list[dict[str, Any]]) -> None:
         """`uuid` ("a unique ID for each request") is fresh in every request and replay-checked (M7)."""
         for entry in sorted(fields, key=lambda e: e["name"] not in REQUEST_ID_NAMES):  # by name first, else description
-            said = entry["name"] in REQUEST_ID_NAMES or _REQUEST_ID_WORDS.search(entry["description"])
+            unique = _UNIQUE_ID.search(entry["description"])
+            each = unique and _EACH_REQUEST.search(entry["description"], unique.end())
+            said = entry["name"] in REQUEST_ID_NAMES or each
             if said and entry["type"] == "string" and entry["required"] and entry["role"] == "value":
                 entry["role"] = "request_id"
                 entry.pop("example", None)
@@ -328,24 +515,28 @@ class _Deriving:
 
     # -- response --------------------------------------------------------------------------------
 
-    def response_schema_parts(self) -> tuple[dict[str, Any], list[str], list[str], dict[str, Any]]:
-        """(properties, always-required names, required-on-success names, result description)."""
+    def response_schema_parts(self) -> tuple[dict[str, Any], list[Required], list[Required], dict[str, Any]]:
+        """(properties, always-required names, required-on-success names, result description); a field the
+        document spells two ways is required as one of the two, a (table name, example name) pair."""
         rows = self.doc.tables["response"]
         if not rows:
             raise DocumentError(f"{self.doc.path}: no response parameter table ({_TABLE_HEADER})")
         self.table_gaps("response")
-        example, example_line = self.examples("response")
-        code_row = _find_row(rows, CODE_FIELD_NAMES) or next(
-            (r for r in rows if re.search(r"\b(code of error|error code|result code)\b", r.description, re.I)), None
-        )
+        _, example_line = self.examples("response")
+        example = self.aliased_example("response")
+        pairs = self.pairs("response")
+        self.note_pairs("response", "a server may send either spelling: the schema accepts both, and a Required "
+                        "field is required as one of the two")  # fmt: skip
+        code_row = self.find_code_row()
         if code_row is None:
             raise DocumentError(
                 f"{self.doc.path}:{self.doc.table_lines['response']}: no result-code field in the response table "
                 f"(expected one of {', '.join(CODE_FIELD_NAMES)}, or a description saying 'code of error')"
             )
-        description_row = _find_row(rows, DESCRIPTION_FIELD_NAMES)
+        description_row = self.find_description_row()
+        self.code_row, self.description_row = code_row, description_row
         properties: dict[str, Any] = {}
-        on_success: list[str] = []
+        on_success: list[Required] = []
         for row in rows:
             name = self.fixed(row.name, f"response.{row.name}.name-encoding", row.line, f"the name {row.name!r}")
             if name in properties:
@@ -357,6 +548,10 @@ class _Deriving:
             else:
                 if row is description_row:
                     properties[name], required = self.description_schema(row, name, example, required)
+                elif row.children:
+                    value = example.get(name) if example else None
+                    properties[name] = nested_schema(row, name, value, "response", self._response_child,
+                                                     self._child_remark("response"), self.erratum)  # fmt: skip
                 else:
                     properties[name], required = self.response_value_schema(row, name, example, required)
                 if required and example is not None and name not in example:
@@ -368,8 +563,10 @@ class _Deriving:
                         "optional: checked only when present",
                     )  # fmt: skip
                 if required:
-                    on_success.append(name)
+                    on_success.append((name, pairs[row.name]) if row.name in pairs else name)
             properties[name]["description"] = description
+            if row.name in pairs:
+                properties.setdefault(pairs[row.name], dict(properties[name]))
         for name in example or {}:
             if name not in properties:
                 self.erratum(
@@ -378,7 +575,31 @@ class _Deriving:
                     "allowed and not checked (a response may carry extra fields)",
                 )  # fmt: skip
         result = self.result(code_row, description_row, example, example_line)
-        return properties, [code_row.name], on_success, result
+        always: Required = (code_row.name, pairs[code_row.name]) if code_row.name in pairs else code_row.name
+        return properties, [always], on_success, result
+
+    def _response_child(
+        self, row: Row, label: str, example: dict[str, Any] | None, required: bool
+    ) -> tuple[dict[str, Any], bool]:
+        return self.response_value_schema(row, row.name, example, required, label=label)
+
+    def response_example_fits(self, schema: dict[str, Any], result: dict[str, Any]) -> bool:
+        """The mock answers the documented success body (code and description its own): it must fit the schema."""
+        example, line = self.examples("response")
+        if example is None:
+            return True
+        body = {**example, result["code_field"]: result["success_code"]}
+        if "description_field" in result:
+            body[result["description_field"]] = "Success"
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(body))
+        if error is None:
+            return True
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        self.erratum("response.example.does-not-fit", line,
+                     f"the example of a successful response (line {line}) does not fit the response table: "
+                     f"at {where}, {error.message[:200]}",
+                     "not kept as the contract's response example (the mock's success body)")  # fmt: skip
+        return False
 
     def code_schema(self, row: Row, example: dict[str, Any] | None) -> dict[str, Any]:
         """The result code accepts an integer or a digit string whatever the table says: DESIGN.md E1."""
@@ -411,9 +632,11 @@ class _Deriving:
         return {"type": "string"}, False
 
     def response_value_schema(
-        self, row: Row, name: str, example: dict[str, Any] | None, required: bool
+        self, row: Row, name: str, example: dict[str, Any] | None, required: bool, label: str | None = None
     ) -> tuple[dict[str, Any], bool]:
-        said_type = self.table_type(row, name, "response")
+        """`label` names a sub-field in errata (`gameList[].rtp`); `name` is its key in `example`."""
+        label = label or name
+        said_type = self.table_type(row, label, "response")
         value = example.get(name) if example else None
         has_value = example is not None and name in example and not is_placeholder(value) and value is not None
         if said_type is None:
@@ -421,17 +644,26 @@ class _Deriving:
         if not has_value or fits(json_type_of(value), said_type):
             return plain_schema(said_type, min_length=False), required
         sent = json_type_of(value)
-        said = f"{name} is typed {row.type!r}, yet the example is {json.dumps(value)}"
+        shown = json.dumps(value)
+        said = f"{label} is typed {row.type!r}, yet the example is {shown if len(shown) < 120 else shown[:117] + '...'}"
         if said_type == "string" and sent in ("integer", "number"):
             self.erratum(
-                f"response.{name}.type", row.line, said,
+                f"response.{label}.type", row.line, said,
                 f"as DESIGN.md E1: accept a JSON {sent} or a string of its digits",
             )  # fmt: skip
             return number_or_its_digits(sent), required
         if sent == "string" and said_type in ("number", "integer"):
-            self.erratum(f"response.{name}.type", row.line, said, "optional; when present it must be a string")
+            if is_decimal_string(value) and (said_type == "number" or re.match(DIGITS, str(value))):
+                self.erratum(
+                    f"response.{label}.type", row.line, said,
+                    f"both readings: a JSON {said_type} as the table says, or a string of "
+                    f"{'digits' if said_type == 'integer' else 'a decimal'} as the example shows; "
+                    + ("still Required" if required else "optional as the table says"),
+                )  # fmt: skip
+                return number_or_its_digits(said_type), required
+            self.erratum(f"response.{label}.type", row.line, said, "optional; when present it must be a string")
             return {"type": "string"}, False
-        self.erratum(f"response.{name}.type", row.line, said, f"accept both readings (a JSON {said_type} or {sent})")
+        self.erratum(f"response.{label}.type", row.line, said, f"accept both readings (a JSON {said_type} or {sent})")
         return {"type": [said_type, sent]}, required
 
     def result(
@@ -447,9 +679,9 @@ class _Deriving:
                 "0 is success",
             )  # fmt: skip
             code = 0
-        result: dict[str, Any] = {"code_field": code_row.name, "success_code": code}
+        result: dict[str, Any] = {"code_field": self.contract_name(code_row), "success_code": code}
         if description_row is not None:
-            result["description_field"] = description_row.name
+            result["description_field"] = self.contract_name(description_row)
         return result
 
     # -- shared ----------------------------------------------------------------------------------
@@ -471,8 +703,7 @@ class _Deriving:
         """(required, judge_missing) from the Remark column."""
         if "remark" in self.doc.missing_columns.get(side, []):
             return side == "request", False
-        first = re.match(r"[^\W\d_]+", row.remark.strip().lower())
-        word = first.group(0) if first else ""
+        word = self._remark_word(row.remark)
         if word in _REQUIRED_WORDS:
             return True, True
         if word in _OPTIONAL_WORDS:
@@ -503,10 +734,40 @@ def _find_row(rows: list[Row], names: tuple[str, ...]) -> Row | None:
     return next((r for r in rows if r.name.lower() in lowered), None)
 
 
+def _required(names: list[Required]) -> dict[str, Any]:
+    """`required` for plain names; for a field spelt two ways, one of the two (`anyOf`)."""
+    schema: dict[str, Any] = {"required": [n for n in names if isinstance(n, str)]}
+    pairs = [{"anyOf": [{"required": [a]}, {"required": [b]}]} for n in names if not isinstance(n, str) for a, b in [n]]
+    if pairs:
+        schema["allOf"] = pairs
+    return schema
+
+
+def _not_a_method(doc: MethodDoc) -> None:
+    """An overview page, or a page whose tables sit outside any Request/Response section."""
+    if not doc.tables["request"] and not doc.tables["response"]:
+        what = "its tables list methods or codes, not parameters" if doc.stray_tables else "it has no tables"
+        raise NotAMethodDocument(
+            f"{doc.path}: not a method document: an overview page, with no request or response parameter table ({what})"
+        )
+    if doc.stray_tables:
+        raise DocumentError(
+            f"{doc.path}:{doc.stray_tables[0]}: a parameter table outside any 'Request' or 'Response' section; "
+            "put it under a heading that says which"
+        )
+
+
 def derive(doc_path: str, text: str, document_ref: str) -> Derived:
-    """Derive the contract and schemas of the method `text` documents; raise DocumentError naming the line."""
+    """Derive the contract and schemas of the method `text` documents; raise DocumentError naming the line
+    (NotAMethodDocument for a page that documents no method)."""
     doc = read_method_doc(doc_path, text)
+    _not_a_method(doc)
     state = _Deriving(doc)
+    state.check_family()
+    if doc.unclosed_fence:
+        state.erratum("document.unclosed-fence", doc.unclosed_fence,
+                      f"the code block opened at line {doc.unclosed_fence} is never closed",
+                      "closed at the end of the file, as CommonMark does")  # fmt: skip
     http_method, path, content_type, _ = state.http()
     method = path.rstrip("/").rsplit("/", 1)[-1]
     if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", method):
@@ -516,6 +777,7 @@ def derive(doc_path: str, text: str, document_ref: str) -> Derived:
     properties, always, on_success, result = state.response_schema_parts()
     title = state.fixed(doc.title, "title.encoding", doc.title_line, "the title")
     state.prose_encoding()
+    request_pairs = state.pairs("request")
 
     request_schema = {
         "$schema": SCHEMA_DIALECT,
@@ -523,7 +785,7 @@ def derive(doc_path: str, text: str, document_ref: str) -> Derived:
         "title": f"{title} request",
         "description": f"Body of {http_method} {path}, derived from {document_ref} (request parameters table).",
         "type": "object",
-        "required": table_required,
+        **_required([(n, request_pairs[n]) if n in request_pairs else n for n in table_required]),
         "properties": request_properties,
         "additionalProperties": False,
     }
@@ -534,7 +796,7 @@ def derive(doc_path: str, text: str, document_ref: str) -> Derived:
         "description": f"Body of every {title} answer, derived from {document_ref} (response parameters table). "
         "A response may carry extra fields.",
         "type": "object",
-        "required": always,
+        **_required(always),
         "properties": properties,
         "additionalProperties": True,
     }
@@ -544,14 +806,17 @@ def derive(doc_path: str, text: str, document_ref: str) -> Derived:
             "properties": {code_field: {"enum": [success, str(success)]}},
             "required": [code_field],
         }
-        response_schema["then"] = {"required": on_success}
+        response_schema["then"] = _required(on_success)
+    keep_example = state.response_example_fits(response_schema, result)
 
     errata = sorted(state.errata, key=lambda e: (e.line, e.key))
     for number, erratum in enumerate(errata, start=1):
         erratum.id = f"E{number}"
     contract = _contract(doc, state, name, method, title, document_ref, (http_method, path, content_type), result,
                          fields, errata)  # fmt: skip
-    return Derived(name, contract, request_schema, response_schema, errata)
+    if not keep_example:
+        contract.pop("response_example", None)
+    return Derived(name, contract, request_schema, response_schema, errata, title_kebab(title))
 
 
 def _contract(
@@ -566,9 +831,8 @@ def _contract(
     fields: list[dict[str, Any]],
     errata: list[Erratum],
 ) -> dict[str, Any]:
-    response_rows = {r.name: r for r in doc.tables["response"]}
-    code_row = response_rows[result["code_field"]]
-    description_row = response_rows.get(result.get("description_field", ""))
+    code_row, description_row = state.code_row, state.description_row
+    assert code_row is not None  # response_schema_parts found it
     request_id = next((f for f in fields if f["role"] == "request_id"), None)
     response_example, _ = state.examples("response")
     clauses = {

@@ -6,14 +6,15 @@ and not a value, a JSON example may carry unquoted placeholders and trailing com
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from kyren_conformance.method_doc import Block, DocumentError
+from kyren_conformance.doc_json_repair import Repaired, repair_json
+from kyren_conformance.method_doc import Block
 
 DIGITS = "^-?[0-9]+$"
 DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
+_DECIMAL = re.compile(DECIMAL)
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
 
 # The document's data types (lower-cased, size suffix such as `(10,2)` dropped) and their JSON type.
@@ -33,7 +34,8 @@ def doc_type_to_json(doc_type: str) -> str | None:
     text = doc_type.strip().lower()
     if text.endswith("[]") or text.startswith(("array", "list")):
         return "array"
-    text = re.sub(r"\s*\(.*\)\s*$", "", text)
+    if text.endswith(")") and "(" in text:  # string methods, not a regex: a cell of many '(' stays linear
+        text = text[: text.index("(")].rstrip()
     return DOC_TYPES.get(text)
 
 
@@ -71,26 +73,26 @@ def number_or_its_digits(json_type: str) -> dict[str, Any]:
     return {"oneOf": [{"type": json_type}, {"type": "string", "pattern": pattern}]}
 
 
+def is_decimal_string(value: Any) -> bool:
+    return isinstance(value, str) and len(value) < 400 and bool(_DECIMAL.match(value))
+
+
 def kind_of(value: Any) -> str:
     return "number" if json_type_of(value) in ("integer", "number") else json_type_of(value)
 
 
 def is_json_block(block: Block) -> bool:
-    return block.info in ("json", "json5", "javascript", "js") or (
-        block.info == "" and block.text.lstrip().startswith(("{", "["))
-    )
+    # a body under an `http` or `html` fence (Session-Expired.md) is JSON all the same
+    if block.info in ("json", "json5", "javascript", "js"):
+        return True
+    body = block.text.lstrip()
+    if block.info == "":
+        return body.startswith(("{", "["))
+    # not `{API_URL}/v1/Method`: a body opens with a lone brace or a quoted key
+    return block.info in ("http", "html", "text") and (body.startswith('{"') or body.split("\n", 1)[0].strip() == "{")
 
 
-def parse_json_example(path: str, block: Block) -> Any:
-    """JSON as documents write it: unquoted `<placeholders>`, trailing commas and `//` comments are forgiven."""
-    try:
-        return json.loads(block.text)
-    except json.JSONDecodeError:
-        pass
-    text = re.sub(r"(?m)(^|\s)//[^\"\n]*$", "", block.text)
-    text = re.sub(r'([:\[,]\s*)(<[^<>"\n]*>)', r'\1"\2"', text)
-    text = re.sub(r",(\s*[}\]])", r"\1", text)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DocumentError(f"{path}:{block.line + exc.lineno}: the JSON example cannot be read: {exc.msg}") from None
+def parse_json_example(block: Block) -> Repaired:
+    """JSON as documents write it: unquoted `<placeholders>`, a trailing comma and `//` comments are forgiven,
+    the other unambiguous mistakes repaired and named; raise RepairError (its line within the block) otherwise."""
+    return repair_json(block.text, block.line + 1)

@@ -9,7 +9,7 @@ missing outer pipes, fences with or without an info string, text around the tabl
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Side = Literal["request", "response"]
@@ -17,6 +17,10 @@ Side = Literal["request", "response"]
 
 class DocumentError(ValueError):
     """A document that cannot be read; the message names the line."""
+
+
+class NotAMethodDocument(DocumentError):
+    """A page that documents no method (an overview, another API family): skipped, not broken."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class Row:
     description: str
     remark: str
     raw: str  # the row as written, for quoting
+    children: tuple[Row, ...] = ()  # the sub-fields of a list or object field, in a nested table
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,17 @@ class MethodDoc:
     prose: list[tuple[int, str]] = field(default_factory=list)  # (line, text) outside tables and code blocks
     blocks: list[Block] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    columns: dict[Side, set[str]] = field(default_factory=dict)  # the column kinds each side's table has
+    stray_tables: list[int] = field(default_factory=list)  # lines of parameter tables outside any side
+    unclosed_fence: int = 0  # the line of a code fence the file never closes (it closes at the end)
 
 
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s*(.*?)\s*#*\s*$")
+# Linear on any line: the heading's text is trimmed with string methods, a tag cannot span another '<'.
+_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})(.*)$")
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([^`\s]*)")
 _ALIGN_CELL = re.compile(r"^:?-{1,}:?$")
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 
 # Header cells (lower-cased, spaces squeezed) and the column each one names.
 _COLUMNS = {
@@ -88,8 +97,8 @@ def read_method_doc(path: str, text: str) -> MethodDoc:
             label = ""
             continue
         heading = _HEADING.match(line)
-        if heading and line.lstrip().startswith("#"):
-            level, text_ = len(heading.group(1)), clean_cell(heading.group(2))
+        if heading:
+            level, text_ = len(heading.group(1)), clean_cell(_heading_text(heading.group(2)))
             if level == 1 and not doc.title:
                 doc.title, doc.title_line = text_, number
             side = _side_of(text_) or side
@@ -113,6 +122,13 @@ def read_method_doc(path: str, text: str) -> MethodDoc:
     if not doc.title:
         raise DocumentError(f"{path}: no title: expected a first-level heading such as '# Close Session'")
     return doc
+
+
+def _heading_text(text: str) -> str:
+    """The heading without its optional closing `#` sequence (CommonMark: preceded by a space)."""
+    text = text.strip()
+    bare = text.rstrip("#")
+    return bare.rstrip() if bare != text and (not bare or bare[-1] in " \t") else text
 
 
 def _side_of(heading: str) -> Side | None:
@@ -162,7 +178,9 @@ def _read_table(doc: MethodDoc, start: int, side: Side | None) -> int:
     """Read a table whose header is at `start`; return the index after it."""
     header_line = start + 1
     header = [clean_cell(c).lower() for c in _split_row(doc.lines[start])]
-    columns = {_COLUMNS.get(" ".join(h.split()), ""): index for index, h in enumerate(header)}
+    columns: dict[str, int] = {}
+    for index, h in enumerate(header):
+        columns.setdefault(_COLUMNS.get(" ".join(h.split()), ""), index)
     i = start + 2
     rows_end = i
     while rows_end < len(doc.lines) and _is_table_line(doc.lines[rows_end]):
@@ -170,32 +188,45 @@ def _read_table(doc: MethodDoc, start: int, side: Side | None) -> int:
     if "name" not in columns:
         return rows_end  # some other table (a code list, a glossary): not a parameter table
     if side is None:
-        raise DocumentError(
-            f"{doc.path}:{header_line}: a parameter table outside any 'Request' or 'Response' section; "
-            "put it under a heading that says which"
-        )
+        doc.stray_tables.append(header_line)  # an overview's list of methods, or a misplaced table: derive decides
+        return rows_end
+    # `| Name | | Data Type | Remark |`: an empty-headed column after the name holds the sub-fields' names
+    sub_name = columns["name"] + 1 if columns["name"] + 1 < len(header) and not header[columns["name"] + 1] else None
     doc.missing_columns[side] = [c for c in ("type", "remark") if c not in columns]  # derive says what it does
+    doc.columns[side] = {c for c in columns if c}
     if doc.tables[side]:
         raise DocumentError(
             f"{doc.path}:{header_line}: a second {side} parameter table "
             f"(the first is at line {doc.table_lines[side]}); expected one per side"
         )
     doc.table_lines[side] = header_line
+    rows: list[tuple[Row, list[Row]]] = []
     for index in range(i, rows_end):
         raw = doc.lines[index]
         cells = [clean_cell(c) for c in _split_row(raw)]
         if not any(cells):
             continue
+        name_at = columns["name"]
+        child = name_at < len(cells) and not cells[name_at]
+        if child and sub_name is not None:
+            name_at = sub_name
+        elif child and len(cells) == len(header) + 1:  # `| | sub | string | ... |`: the sub-row is shifted by one
+            cells = cells[:name_at] + cells[name_at + 1 :]
 
-        def cell(column: str, cells: list[str] = cells) -> str:
-            at = columns.get(column)
+        def cell(column: str, cells: list[str] = cells, name_at: int = name_at) -> str:
+            at = name_at if column == "name" else columns.get(column)
             return cells[at] if at is not None and at < len(cells) else ""
 
         if not cell("name"):
             raise DocumentError(f"{doc.path}:{index + 1}: a {side} parameter row with no name: {raw.strip()!r}")
-        doc.tables[side].append(
-            Row(index + 1, cell("name"), cell("type"), cell("description"), cell("remark"), " ".join(raw.split()))
-        )
+        row = Row(index + 1, cell("name"), cell("type"), cell("description"), cell("remark"), " ".join(raw.split()))
+        if not child:
+            rows.append((row, []))
+        elif rows:
+            rows[-1][1].append(row)
+        else:
+            raise DocumentError(f"{doc.path}:{index + 1}: a {side} sub-field row with no field above: {raw.strip()!r}")
+    doc.tables[side] = [replace(row, children=tuple(children)) for row, children in rows]
     return rows_end
 
 
@@ -209,4 +240,7 @@ def _read_block(doc: MethodDoc, start: int, fence: re.Match[str], label: str, si
             return i + 1
         body.append(doc.lines[i])
         i += 1
-    raise DocumentError(f"{doc.path}:{start + 1}: a code block ({marker}) that is never closed")
+    # CommonMark closes a fence the file leaves open at the end of the document; derive notes it
+    doc.unclosed_fence = start + 1
+    doc.blocks.append(Block(start + 1, fence.group(2).lower(), "\n".join(body), label, side))
+    return i
