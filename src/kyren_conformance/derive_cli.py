@@ -1,8 +1,13 @@
-"""`kyren-conformance derive DOC.md [--out DIR] [--overlay FILE] [--check]`.
+"""`kyren-conformance derive DOC.md|DIR ... [--out DIR] [--overlay FILE] [--check]`.
 
 Writes DIR/contracts/<name>.json and DIR/schemas/<name>.{request,response}.schema.json, lists the
 errata found, and prints the contract's path as its last line. `--check` writes nothing and exits 1
 when the files on disk differ from what the document derives (a drift check for CI).
+
+Several documents, or a folder of them, derive in one call: a page that documents no method is
+listed as skipped with its reason (a failure only when it was named explicitly). Files are named
+after the URL's last segment; when another document already has that name (Auto-Closing.md's URL is
+/v1/Result, like Result.md's), they are named after the document's title instead.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from kyren_conformance.contract import ContractError, load_contract
-from kyren_conformance.derive import Derived, derive
+from kyren_conformance.derive import Derived, derive, rename
 from kyren_conformance.derive_overlay import OverlayError, apply_overlay, read_overlay
-from kyren_conformance.method_doc import DocumentError
+from kyren_conformance.method_doc import DocumentError, NotAMethodDocument
 from kyren_conformance.usage import INTERNAL_ERROR, NOT_CONFORMANT, USAGE_ERROR, UsageParser
 
 PROG = "kyren-conformance derive"
@@ -30,7 +35,8 @@ def _parser() -> UsageParser:
         description="Derive a method's contract and JSON Schemas from its Kyren document. Contradictions in the "
         "document become numbered errata, marked for review. The last line printed is the contract's path.",
     )
-    p.add_argument("document", metavar="DOC.md", help="the provider's method document (markdown)")
+    p.add_argument("documents", nargs="+", metavar="DOC.md|DIR",
+                   help="the provider's method documents (markdown), or folders of them")  # fmt: skip
     p.add_argument("--out", metavar="DIR", default=".", help="where contracts/ and schemas/ go (default: .)")
     p.add_argument("--overlay", metavar="FILE", help="a reviewed overlay of decisions no document gives")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files on disk differ")
@@ -109,21 +115,56 @@ def _summary(derived: Derived) -> list[str]:
     return lines
 
 
-def run_derive(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    out = Path(args.out)
+def _inputs(arguments: list[str]) -> list[tuple[Path, bool]]:
+    """(document, named explicitly) for each argument; a folder gives its `*.md` files, in name order."""
+    found: list[tuple[Path, bool]] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            found += [(doc, False) for doc in sorted(path.glob("*.md")) if doc.is_file()]
+        else:
+            found.append((path, True))
+    return found
+
+
+def _owner(out: Path, name: str) -> str | None:
+    """The document the contract on disk named `name` was derived from ("" when unreadable); None if none."""
+    path = out / "contracts" / f"{name}.json"
+    if not path.exists():
+        return None
     try:
-        derived = derive_document(Path(args.document), out, Path(args.overlay) if args.overlay else None)
-    except (DocumentError, OverlayError) as exc:
-        sys.stderr.write(f"{PROG}: {exc}\n")
-        return USAGE_ERROR
+        return str(json.loads(path.read_text(encoding="utf-8"))["source"]["document"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""  # a file we cannot read is not ours to overwrite
+
+
+def _name(derived: Derived, out: Path, taken: dict[str, str]) -> None:
+    """Name the files after the URL's segment, else after the title; raise DocumentError if both are taken."""
+    document = derived.contract["source"]["document"]
+
+    def free(name: str) -> bool:
+        owner = taken.get(name, _owner(out, name))
+        return owner is None or owner == document
+
+    if not free(derived.name):
+        if not derived.title_name or not free(derived.title_name):
+            holder = taken.get(derived.name) or _owner(out, derived.name) or "an unreadable file"
+            raise DocumentError(
+                f"{document}: its files would be named {derived.name!r} (the URL) or {derived.title_name!r} "
+                f"(the title), and both are taken ({derived.name!r} by {holder}); nothing written for it"
+            )
+        rename(derived, derived.title_name)
+    taken[derived.name] = document
+
+
+def _emit(derived: Derived, out: Path, check: bool, document: Path) -> int:
     files = derived_files(derived, out)
     contract_path = list(files)[-1]
-    if args.check:
+    if check:
         drift = _drift(files)
         print("\n".join(_summary(derived) + drift))
         if drift:
-            sys.stderr.write(f"{PROG}: the files differ from what {args.document} derives (see above)\n")
+            sys.stderr.write(f"{PROG}: the files differ from what {document} derives (see above)\n")
             return NOT_CONFORMANT
         print(f"up to date: {', '.join(str(p) for p in files)}")
         print(contract_path)
@@ -144,3 +185,41 @@ def run_derive(argv: list[str]) -> int:
         print(f"wrote {path}")
     print(contract_path)
     return 0
+
+
+def run_derive(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    out = Path(args.out)
+    inputs = _inputs(args.documents)
+    if args.overlay and (len(inputs) != 1 or not inputs[0][1]):
+        sys.stderr.write(f"{PROG}: --overlay applies to one document, not {len(inputs)} or a folder\n")
+        return USAGE_ERROR
+    status = 0
+    derived_ones: list[tuple[Derived, Path]] = []
+    for document, explicit in inputs:
+        try:
+            derived_ones.append(
+                (derive_document(document, out, Path(args.overlay) if args.overlay else None), document)
+            )
+        except NotAMethodDocument as exc:
+            if explicit:
+                sys.stderr.write(f"{PROG}: {exc}\n")
+                status = USAGE_ERROR
+            else:
+                print(f"skipped {exc}")
+        except (DocumentError, OverlayError) as exc:
+            sys.stderr.write(f"{PROG}: {exc}\n")
+            status = USAGE_ERROR
+    # the document whose title is the URL's name keeps it (Result.md over Auto-Closing.md, whatever the order)
+    derived_ones.sort(key=lambda item: item[0].title_name != item[0].name)
+    taken: dict[str, str] = {}
+    for derived, document in derived_ones:
+        try:
+            _name(derived, out, taken)
+        except DocumentError as exc:
+            sys.stderr.write(f"{PROG}: {exc}\n")
+            status = USAGE_ERROR
+            continue
+        code = _emit(derived, out, args.check, document)
+        status = status or code
+    return status
