@@ -161,12 +161,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("kyren_method", list(suite.runs), ids=list(suite.runs))
         return
     name = metafunc.function.__name__
-    params, ids = [], []
+    params: list[tuple[str, Case | None]] = []
+    ids: list[str] = []
     for method, run in suite.runs.items():
-        for c in run.cases:
-            if rule_id in c.rules:
-                params.append((method, c))
-                ids.append(f"{method}:{c.param if name.endswith(c.group) else f'{c.group}-{c.param}'}")
+        cases = [c for c in run.cases if rule_id in c.rules]
+        if not cases:  # the method gives the rule nothing to send (no credential field: no M5 case): say why
+            params.append((method, None))
+            ids.append(f"{method}:not-applicable")
+        for c in cases:
+            params.append((method, c))
+            ids.append(f"{method}:{c.param if name.endswith(c.group) else f'{c.group}-{c.param}'}")
     metafunc.parametrize(("kyren_method", "kyren_case"), params, ids=ids)
 
 
@@ -195,7 +199,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         mine = [item for item, method in ours if method == name]
         cases = [_params(item).get("kyren_case") for item in mine]
         selected = {case.id for case in cases if case is not None}
-        run_wide = any(case is None for case in cases)
+        run_wide = any("kyren_case" not in _params(item) for item in mine)
         one.selected = None if run_wide or not selected else selected
         for item in mine:
             rule_id = _rule_of(getattr(item, "originalname", item.name))
@@ -296,9 +300,12 @@ def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: 
     """Judge one rule, on one case or on the whole run; fail (MUST) or warn (SHOULD)."""
 
     from kyren_conformance.evidence import failure_text
+    from kyren_conformance.judgements import REGISTRY
 
     def check(rule_id: str, case: Case | None = None) -> None:
         reason = kyren_run.not_applicable(rule_id)
+        if reason is None and case is None and REGISTRY[rule_id].scope == "case":
+            reason = kyren_run.records[rule_id].not_applicable = "this method gives the rule no request to send"
         if reason:
             pytest.skip(f"{rule_id} not applicable: {reason}")
         kyren_suite.send_all()
