@@ -345,3 +345,14 @@ def test_the_mock_never_imports_the_suite_engine():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     allowed = {"kyren_conformance", "kyren_conformance.contract", "kyren_conformance.resources"}
     assert {m for m in eval(out) if not m.startswith("kyren_conformance.mock")} <= allowed
+
+
+def test_a_secret_example_in_the_document_never_becomes_the_mocks_secret(contract: Contract) -> None:
+    """Some provider pages show `"token": "token"`: a mock taking it would accept a guessable secret."""
+    from dataclasses import replace
+
+    fields = tuple(replace(f, example="token") if f.secret else f for f in contract.fields)
+    shown = replace(contract, fields=fields)
+    with MockServer(shown) as server:
+        secrets = [server.credentials[f.name] for f in shown.secret_fields]
+    assert secrets and all(s != "token" and len(s) >= 20 for s in secrets)

@@ -90,7 +90,8 @@ def placeholder(json_type: str, text: str) -> Any:
 def mock_default(f: Field) -> Any:
     """A mock's own value of a field: its mock value, else the document's example, else one of its first type
     (a random string: a secret with no mock value must not be guessable)."""
-    for known in (f.mock_value, f.example):
+    # A secret's example is never used: a document showing `"token": "token"` must not make the mock's guessable.
+    for known in (f.mock_value,) if f.secret else (f.mock_value, f.example):
         if known is not None and known != "":
             return known
     return placeholder(f.types[0], secrets.token_urlsafe(24))
