@@ -23,6 +23,7 @@ from typing import Any
 from kyren_conformance.contract import ContractError, load_contract
 from kyren_conformance.derive import Derived, derive, rename
 from kyren_conformance.derive_overlay import OverlayError, apply_overlay, read_overlay
+from kyren_conformance.error_codes import codes_section, read_code_page_file, with_codes
 from kyren_conformance.method_doc import DocumentError, NotAMethodDocument
 from kyren_conformance.usage import INTERNAL_ERROR, NOT_CONFORMANT, USAGE_ERROR, UsageParser
 
@@ -39,6 +40,12 @@ def _parser() -> UsageParser:
                    help="the provider's method documents (markdown), or folders of them")  # fmt: skip
     p.add_argument("--out", metavar="DIR", default=".", help="where contracts/ and schemas/ go (default: .)")
     p.add_argument("--overlay", metavar="FILE", help="a reviewed overlay of decisions no document gives")
+    p.add_argument(
+        "--codes",
+        metavar="FILE",
+        help="the provider's Error Code page, the contracts' code table (default: the page titled "
+        "'Error Code' beside each document, if there is one)",
+    )
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files on disk differ")
     return p
 
@@ -57,8 +64,30 @@ def derived_files(derived: Derived, out: Path) -> dict[Path, str]:
     }
 
 
-def derive_document(document: Path, out: Path, overlay: Path | None = None) -> Derived:
-    """Read, derive and overlay; raise DocumentError or OverlayError with the one line to show."""
+def _reference(path: Path, out: Path) -> str:
+    """A document named relative to the output folder when it lies inside it (a project's docs/), else as the
+    user gave it: either way the same command derives the same bytes on any machine."""
+    inside = Path(os.path.relpath(path.resolve(), out.resolve())).as_posix()
+    return inside if not inside.startswith("../") else path.as_posix()
+
+
+def code_page_beside(document: Path) -> Path | None:
+    """The provider's Error Code page in the document's folder: the `.md` file whose title is 'Error Code(s)'."""
+    for candidate in sorted(document.parent.glob("*.md")):
+        try:
+            with candidate.open(encoding="utf-8-sig", errors="replace") as text:
+                first = next((line.strip() for line in text if line.strip()), "")
+        except OSError:
+            continue
+        if first.lstrip("#").strip().lower() in ("error code", "error codes") and first.startswith("# "):
+            return candidate
+    return None
+
+
+def derive_document(
+    document: Path, out: Path, overlay: Path | None = None, codes: Path | None = None
+) -> Derived:
+    """Read, derive, lay the code table and the overlay over it; raise DocumentError or OverlayError."""
     try:
         raw = document.read_bytes()
     except OSError as exc:
@@ -68,11 +97,11 @@ def derive_document(document: Path, out: Path, overlay: Path | None = None) -> D
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DocumentError(f"{document}:{line}: not UTF-8 (byte {raw[exc.start]:#04x})") from None
-    # The contract names its document relative to the output folder when it lies inside it (a project's
-    # docs/), else as the user gave it: either way the same command derives the same bytes on any machine.
-    inside = Path(os.path.relpath(document.resolve(), out.resolve())).as_posix()
-    reference = inside if not inside.startswith("../") else document.as_posix()
-    derived = derive(str(document), text, reference)
+    derived = derive(str(document), text, _reference(document, out))
+    codes = codes or code_page_beside(document)
+    if codes is not None:
+        section = codes_section(read_code_page_file(codes), _reference(codes, out))
+        derived.contract = with_codes(derived.contract, section)
     if overlay is not None:
         apply_overlay(derived, read_overlay(overlay), str(overlay))
     return derived
@@ -113,6 +142,10 @@ def _summary(derived: Derived) -> list[str]:
         mark = "needs review" if e.get("review") else "reviewed"
         lines.append(f"{e['id']} (line {e['line']}, {mark}): {e['document']} -> {e['decision']}")
     return lines
+
+
+def _path(given: str | None) -> Path | None:
+    return Path(given) if given else None
 
 
 def _inputs(arguments: list[str]) -> list[tuple[Path, bool]]:
@@ -199,7 +232,7 @@ def run_derive(argv: list[str]) -> int:
     for document, explicit in inputs:
         try:
             derived_ones.append(
-                (derive_document(document, out, Path(args.overlay) if args.overlay else None), document)
+                (derive_document(document, out, _path(args.overlay), _path(args.codes)), document)
             )
         except NotAMethodDocument as exc:
             if explicit:
