@@ -249,12 +249,17 @@ class Reference:
     def base_code(self, kind: str, field: str | None) -> int:
         return self.documented_codes(self.contract).get(kind, self.codes[kind])
 
-    @staticmethod
-    def documented_codes(contract: Contract) -> dict[str, int]:
+    @classmethod
+    def documented_codes(cls, contract: Contract) -> dict[str, int]:
         """The code the provider's code table names for a kind of answer (the first of the contract's
-        `codes.kinds`), for the kinds it names one for: a conformant server answers those (S9)."""
+        `codes.kinds`): a conformant server answers those (S9). A kind the page names no code for gets the
+        page's code for a missing or incorrect parameter, so that every answer's code is documented (S7)."""
         kinds = contract.codes.kinds if contract.codes else {}
-        return {answer: kinds[named][0] for answer, named in _DOCUMENTED_KINDS.items() if kinds.get(named)}
+        named = {answer: kinds[kind][0] for answer, kind in _DOCUMENTED_KINDS.items() if kinds.get(kind)}
+        fallback = kinds.get(_DOCUMENTED_KINDS[MISSING_FIELD])
+        if not fallback:
+            return named
+        return {answer: named.get(answer, fallback[0]) for answer in cls.codes}
 
     @classmethod
     def code_table(cls, contract: Contract) -> dict[int, str]:
