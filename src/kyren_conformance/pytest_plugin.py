@@ -205,6 +205,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             rule_id = _rule_of(getattr(item, "originalname", item.name))
             if rule_id in one.records:
                 one.records[rule_id].tests.append(item.nodeid)
+                reason = _not_applicable(
+                    one, rule_id, "kyren_case" in _params(item) and not _params(item)["kyren_case"]
+                )
+                if reason:  # skipped where the test is, not inside the plugin: the skip line names the test
+                    where = f" to {name}" if run.several else ""
+                    item.add_marker(pytest.mark.skip(reason=f"{rule_id} not applicable{where}: {reason}"))
+
+
+def _not_applicable(run: ConformanceRun, rule_id: str, no_case: bool) -> str | None:
+    """Why the rule has nothing to check for this method, recorded for the report; None when it has."""
+    reason = run.not_applicable(rule_id)
+    if reason is None and no_case:
+        reason = run.records[rule_id].not_applicable = "this method gives the rule no request to send"
+    return reason
 
 
 def _params(item: pytest.Item) -> dict[str, Any]:
@@ -303,9 +317,7 @@ def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: 
     from kyren_conformance.judgements import REGISTRY
 
     def check(rule_id: str, case: Case | None = None) -> None:
-        reason = kyren_run.not_applicable(rule_id)
-        if reason is None and case is None and REGISTRY[rule_id].scope == "case":
-            reason = kyren_run.records[rule_id].not_applicable = "this method gives the rule no request to send"
+        reason = _not_applicable(kyren_run, rule_id, case is None and REGISTRY[rule_id].scope == "case")
         if reason:
             pytest.skip(f"{rule_id} not applicable: {reason}")
         kyren_suite.send_all()
