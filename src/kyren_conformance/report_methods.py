@@ -43,7 +43,8 @@ def _review_cell(row: Mapping[str, Any]) -> str:
     pending = row["errata_to_review"]
     if not pending:
         return "reviewed"
-    return f'<strong class="kc-review">⚠ {s._plural(pending, "erratum")} not reviewed</strong>'
+    errata = "1 erratum" if pending == 1 else f"{pending} errata"
+    return f'<strong class="kc-review">⚠ {errata} not reviewed</strong>'
 
 
 def methods_table(results: Mapping[str, Any]) -> str:
