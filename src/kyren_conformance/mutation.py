@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,25 @@ def target_args(url: str, credentials: Mapping[str, Any], contract: Contract) ->
                 env[f.env] = text
             else:
                 args += ["--field", f"{f.name}={text}"]
+    return args, env
+
+
+def suite_target_args(url: str, server: MockServer, contracts: Sequence[Contract]) -> tuple[list[str], dict[str, str]]:
+    """CLI options and environment for a run of several contracts against a mock serving them all: one value
+    per field name (the mock shares them across methods, as an integration does), every contract named."""
+    args: list[str] = ["--target-url", url]
+    env: dict[str, str] = {}
+    fields: dict[str, str] = {}
+    for contract in contracts:
+        one_args, one_env = target_args(url, server.credentials_of(contract), contract)
+        env.update(one_env)
+        for flag, value in zip(one_args, one_args[1:], strict=False):
+            if flag == "--field":
+                fields.setdefault(value.split("=", 1)[0], value)
+            elif flag == "--contract":
+                args += [flag, value]
+    for value in fields.values():
+        args += ["--field", value]
     return args, env
 
 
