@@ -1,11 +1,13 @@
-"""Speed of a default run against the reference mock, next to the network floor.
+"""Speed of a run against the reference mock, next to the network floor: one method, and the whole API.
 
     python benchmarks/bench.py [--repeat 5] [--latency-ms 80] [--concurrency 4]
 
-For each repetition: start the mock, run the default suite (the real CLI, in its own process),
-count the requests the mock received, then send as many valid requests through one keep-alive
+For each repetition: start the mock (serving one method, or every shipped contract at its own path),
+run the suite (the real CLI, in its own process), read from results.json how many requests each
+method got, then send as many valid requests to each method through one keep-alive
 requests.Session (the floor). Also times the interpreter + import start-up of a run on its own.
-Prints every repetition, then min and median, for the local mock and for one with added latency.
+Prints every repetition, then min and median: one method and the whole API against the local mock,
+then both against a mock with added latency. The cost per request above the floor is the figure to shrink.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from dataclasses import dataclass
 
 import requests
 
-from kyren_conformance.contract import load_contract
+from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.mock import MockServer
-from kyren_conformance.mutation import target_args
-from kyren_conformance.resources import default_contract_path
+from kyren_conformance.mutation import suite_target_args
+from kyren_conformance.resources import default_contract_path, shipped_contract_paths
+from kyren_conformance.suite_run import shared_mock_values
 
-CONTRACT = load_contract(default_contract_path())
+ONE_METHOD = [load_contract(default_contract_path())]
+WHOLE_API = [load_contract(p) for p in shipped_contract_paths()]
 IMPORTS = (
     "import pytest, pytest_html.plugin, pytest_metadata.plugin, hypothesis, requests, jsonschema; "
     "import kyren_conformance.pytest_plugin, kyren_conformance.conformance_run, kyren_conformance.mock"
@@ -57,8 +61,13 @@ def _startup() -> float:
     return time.perf_counter() - started
 
 
-def _suite(server: MockServer, concurrency: int) -> float:
-    args, secrets = target_args(server.url, server.credentials, CONTRACT)  # the product's own helper
+def _mock(contracts: list[Contract], latency: float) -> MockServer:
+    return MockServer(contracts, credentials=shared_mock_values(contracts), latency=latency)
+
+
+def _suite(server: MockServer, contracts: list[Contract], concurrency: int) -> tuple[float, dict[str, int]]:
+    """The run's wall time and the requests each method got."""
+    args, secrets = suite_target_args(server.url, server, contracts)  # the product's own helper
     env = {**os.environ, **secrets}
     args += ["--concurrency", str(concurrency)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,35 +79,37 @@ def _suite(server: MockServer, concurrency: int) -> float:
             text=True,
         )
         wall = time.perf_counter() - started
-        with open(f"{tmp}/results.json") as results:
-            verdict = json.load(results)["verdict"]["label"]
+        with open(f"{tmp}/results.json") as file:
+            results = json.load(file)
     if proc.returncode != 0:
-        raise SystemExit(f"the suite failed on the reference mock ({verdict}):\n{proc.stdout[-2000:]}")
-    return wall
+        raise SystemExit(
+            f"the suite failed on the reference mock ({results['verdict']['label']}):\n{proc.stdout[-2000:]}"
+        )
+    return wall, {m["name"]: m["requests"] for m in results["methods"]}
 
 
-def _floor(server: MockServer, count: int) -> float:
-    """`count` valid requests, one after the other, on one keep-alive session."""
-    body = dict(server.credentials)
-    request_id = CONTRACT.request_id_field
-    url = server.url + CONTRACT.http_path
+def _floor(server: MockServer, contracts: list[Contract], counts: dict[str, int]) -> float:
+    """As many valid requests as the run sent to each method, one after the other, on one keep-alive session."""
     with requests.Session() as session:
         started = time.perf_counter()
-        for _ in range(count):
-            if request_id is not None:
-                body[request_id.name] = str(uuid.uuid4())
-            session.post(url, json=body, timeout=10).raise_for_status()
+        for contract in contracts:
+            body = server.credentials_of(contract)
+            request_id = contract.request_id_field
+            url = server.url + contract.http_path
+            for _ in range(counts[contract.path.stem]):
+                if request_id is not None:
+                    body[request_id.name] = str(uuid.uuid4())
+                session.post(url, json=body, timeout=10).raise_for_status()
         return time.perf_counter() - started
 
 
-def measure(latency: float, concurrency: int) -> Sample:
+def measure(contracts: list[Contract], latency: float, concurrency: int) -> Sample:
     startup = _startup()
-    with MockServer(CONTRACT, latency=latency) as server:
-        wall = _suite(server, concurrency)
-        count = server.request_count
-    with MockServer(CONTRACT, latency=latency) as server:
-        floor = _floor(server, count)
-    return Sample(count, wall, floor, startup)
+    with _mock(contracts, latency) as server:
+        wall, counts = _suite(server, contracts, concurrency)
+    with _mock(contracts, latency) as server:
+        floor = _floor(server, contracts, counts)
+    return Sample(sum(counts.values()), wall, floor, startup)
 
 
 def _report(title: str, samples: list[Sample], latency: float, concurrency: int) -> None:
@@ -131,15 +142,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     ns = parser.parse_args()
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
-    local = [measure(0.0, ns.concurrency) for _ in range(ns.repeat)]
-    _report("local reference mock (targets: wall <= 3 s, overhead <= 1 ms/request)", local, 0.0, ns.concurrency)
-    slow = [measure(ns.latency_ms / 1000, ns.concurrency) for _ in range(max(1, ns.repeat // 2))]
-    _report(
-        f"reference mock with {ns.latency_ms:.0f} ms added latency, concurrency {ns.concurrency}",
-        slow,
-        ns.latency_ms / 1000,
-        ns.concurrency,
-    )
+    whole = f"the whole shipped API ({len(WHOLE_API)} methods)"
+    for name, contracts in (("one method (Close Session)", ONE_METHOD), (whole, WHOLE_API)):
+        local = [measure(contracts, 0.0, ns.concurrency) for _ in range(ns.repeat)]
+        _report(f"{name}, local reference mock", local, 0.0, ns.concurrency)
+    for name, contracts in (("one method (Close Session)", ONE_METHOD), (whole, WHOLE_API)):
+        slow = [measure(contracts, ns.latency_ms / 1000, ns.concurrency) for _ in range(max(1, ns.repeat // 2))]
+        _report(
+            f"{name}, reference mock with {ns.latency_ms:.0f} ms added latency, concurrency {ns.concurrency}",
+            slow,
+            ns.latency_ms / 1000,
+            ns.concurrency,
+        )
 
 
 if __name__ == "__main__":
