@@ -157,3 +157,23 @@ def test_each_shipped_contract_is_what_its_document_derives(
     extra = ["--overlay", str(overlay)] if overlay.is_file() else []
     code = run_derive([str(document), *extra, "--out", str(ROOT), "--check"])
     assert code == 0, capsys.readouterr().out[-3000:]
+
+
+def test_every_method_page_of_the_provider_runs_conformant_against_the_mock(tmp_path: Path) -> None:
+    """No page crashes derive or the suite: every method the provider documents, derived and run in one go
+    (Auto-Closing names Result's URL, so it runs on its own: one contract per endpoint in a run)."""
+    from kyren_conformance.derive_cli import run_derive
+
+    out = tmp_path / "derived"
+    assert run_derive([str(ROOT / "tests" / "documents" / "kyren"), "--out", str(out)]) == 0
+    alone = tmp_path / "alone" / "contracts"
+    alone.mkdir(parents=True)
+    shutil.copytree(out / "schemas", tmp_path / "alone" / "schemas")
+    shutil.move(out / "contracts" / "auto-closing.json", alone / "auto-closing.json")
+    for folder in (out, tmp_path / "alone"):
+        result = run_cli(["--contract", str(folder)], tmp_path / folder.name)
+        assert result.code == 0, result.output[-3000:]
+        labels = {m["name"]: m["verdict"]["label"] for m in result.results["methods"]}
+        assert set(labels.values()) == {"CONFORMANT"}, labels
+        assert "Traceback" not in result.output and "INTERNAL ERROR" not in result.output
+    assert len(labels) == 1 and len(list((out / "contracts").glob("*.json"))) >= 20
