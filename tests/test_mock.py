@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,27 @@ DROP = object()  # an override that removes the field from the body
 
 @pytest.fixture(scope="module")
 def contract() -> Contract:
-    return load_contract(default_contract_path())
+    # Without the provider's code table the mock answers its own built-in codes (1-9), which these tests pin.
+    return replace(load_contract(default_contract_path()), codes=None)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Contract:
+    """The shipped contract, with the provider's code table (its Error Code page)."""
+    shipped = load_contract(default_contract_path())
+    assert shipped.codes is not None, "the shipped Close Session contract carries the Error Code page's table"
+    return shipped
+
+
+def contract_without_codes(tmp_path: Path) -> Path:
+    """A copy of the shipped contract's JSON without its code table, with the schemas folder beside it."""
+    raw = json.loads(default_contract_path().read_text())
+    assert raw.pop("codes", None) is not None
+    (tmp_path / "contracts").mkdir()
+    shutil.copytree(data_dir("schemas"), tmp_path / "schemas")
+    path = tmp_path / "contracts" / default_contract_path().name
+    path.write_text(json.dumps(raw))
+    return path
 
 
 @pytest.fixture
@@ -277,6 +298,7 @@ def test_a_made_up_contract_drives_the_mock(tmp_path: Path):
     shipped["http"] = {"method": "PUT", "path": "/api/v2/EndRound", "content_type": "application/json"}
     shipped["result"] = {"code_field": "status", "success_code": 100, "description_field": "message"}
     shipped.pop("response_example", None)  # it names the shipped code field
+    shipped.pop("codes")  # the mock's own built-in codes (1-9) are what this test pins
     renames = {"secureLogin": "partner", "gameId": "table", "userId": "player", "token": "apiKey", "uuid": "ref"}
     for f in shipped["fields"]:
         f["name"] = renames[f["name"]]
@@ -322,10 +344,11 @@ def test_run_mock_lists_faults_and_dialects(capsys):
     assert "token-not-checked" in out and "[M5]" in out and "string-codes" in out
 
 
-def test_run_mock_serves_and_prints_url_and_credentials(capsys):
+def test_run_mock_serves_and_prints_url_and_credentials(capsys, tmp_path):
     stop = threading.Event()
     result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(run_mock(["--dialect", "string-codes"], stop=stop)))
+    args = ["--dialect", "string-codes", "--contract", str(contract_without_codes(tmp_path))]  # built-in code 1
+    thread = threading.Thread(target=lambda: result.append(run_mock(args, stop=stop)))
     thread.start()
     try:
         deadline = time.monotonic() + 5
@@ -356,3 +379,56 @@ def test_a_secret_example_in_the_document_never_becomes_the_mocks_secret(contrac
     with MockServer(shown) as server:
         secrets = [server.credentials[f.name] for f in shown.secret_fields]
     assert secrets and all(s != "token" and len(s) >= 20 for s in secrets)
+
+
+# -- with the provider's code table (the shipped contract) ----------------------------------------------------
+
+
+@pytest.fixture
+def documented(shipped: Contract) -> Iterator[MockServer]:
+    with MockServer(shipped) as server:
+        yield server
+
+
+def test_with_the_code_table_a_missing_or_empty_field_gets_a_missing_field_code(shipped, documented, session):
+    assert shipped.codes is not None
+    named = shipped.codes.kinds["missing_field"]
+    for f in shipped.required_fields:
+        document = post(session, shipped, documented, valid_body(shipped, documented, **{f.name: DROP}))
+        assert code(shipped, document) in named, f.name
+        assert f.name in document[shipped.description_field]
+    for f in shipped.fields:
+        document = post(session, shipped, documented, valid_body(shipped, documented, **{f.name: ""}))
+        assert code(shipped, document) in named, f.name
+
+
+@pytest.mark.parametrize("name", [f.name for f in load_contract(default_contract_path()).credential_fields])
+def test_with_the_code_table_a_wrong_credential_gets_a_bad_credentials_code(shipped, documented, session, name):
+    assert shipped.codes is not None
+    named = shipped.codes.kinds["bad_credentials"]
+    for wrong in _near_misses(documented.credentials[name]):
+        if wrong == documented.credentials[name]:
+            continue
+        document = post(session, shipped, documented, valid_body(shipped, documented, **{name: wrong}))
+        assert code(shipped, document) in named, wrong
+        assert documented.credentials[name] not in json.dumps(document)
+
+
+def test_with_the_code_table_every_code_the_mock_answers_is_in_the_table(shipped, documented, session):
+    assert shipped.codes is not None
+    url = documented.url + shipped.http_path
+    answers: list[requests.Response] = []
+    for raw in (b"not json", b'{"truncated": ', b"", b"[]", b'"text"', b"null", b"\xff\xfe", b"[" * 100_000):
+        answers.append(session.post(url, data=raw, headers={"Content-Type": "application/json"}, timeout=5))
+    for f in shipped.fields:
+        for bad in (123, 1.5, True, None, ["x"], {"a": "b"}):
+            answers.append(session.post(url, json=valid_body(shipped, documented, **{f.name: bad}), timeout=5))
+    answers.append(session.post(url, data=b"x" * (2 << 20), timeout=5))
+    answers.append(session.get(url, timeout=5))
+    answers.append(session.post(documented.url + "/v1/NoSuchMethod", json={}, timeout=5))
+    answers.append(session.post(url, json=valid_body(shipped, documented), timeout=5))
+    codes = [response.json()[shipped.code_field] for response in answers]
+    assert all(isinstance(c, int) for c in codes), codes
+    assert codes[-1] == shipped.success_code and set(codes) != {shipped.success_code}
+    undocumented = sorted({c for c in codes if c not in shipped.codes.table})
+    assert undocumented == [], f"codes the provider's Error Code page does not list: {undocumented}"
