@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -28,9 +28,12 @@ TIMEOUT = 0.5
 MUSTS = {f"M{i}" for i in range(1, 10)}
 
 
-@pytest.fixture(scope="module")
-def contract() -> Contract:
-    return load_contract(default_contract_path())
+@pytest.fixture(scope="module", params=["shipped", "without-codes"])
+def contract(request: pytest.FixtureRequest) -> Contract:
+    """The shipped contract (the provider's code table), and the same without it (the mock's own codes 1-9)."""
+    shipped = load_contract(default_contract_path())
+    assert shipped.codes is not None
+    return shipped if request.param == "shipped" else replace(shipped, codes=None)
 
 
 @dataclass
@@ -79,6 +82,11 @@ class Probe:
         url = self.server.url + self.contract.http_path
         kw.setdefault("timeout", 5)
         return self.session.post(url, json=body, data=raw, allow_redirects=False, **kw)
+
+    def expected(self, kind: str, builtin: int) -> set[str]:
+        """The codes (as text) the reference answers for a kind of defect: the page's, else its own built-in one."""
+        codes = self.contract.codes
+        return {str(c) for c in codes.kinds[kind]} if codes is not None else {str(builtin)}
 
     def code(self, response: requests.Response) -> Any:
         try:
@@ -207,8 +215,14 @@ def _second_connection_waits(p: Probe) -> bool:
 
 BEHAVIOURS: dict[str, Callable[[Probe], bool]] = {
     "one-connection-at-a-time": _second_connection_waits,
-    "errors-as-4xx": lambda p: (r := p.post(p.body(**{p.secret: "x"}))).status_code == 401 and str(p.code(r)) == "4",
-    "string-codes": lambda p: p.code(p.post(p.body())) == "0" and p.code(p.post(raw=b"x")) == "1",
+    "errors-as-4xx": lambda p: (
+        (r := p.post(p.body(**{p.secret: "x"}))).status_code == 401
+        and str(p.code(r)) in p.expected("bad_credentials", 4)
+    ),
+    # A malformed body: the mock's own code 1, or with the page the code of a missing or incorrect parameter.
+    "string-codes": lambda p: (
+        p.code(p.post(p.body())) == "0" and p.code(p.post(raw=b"x")) in p.expected("missing_field", 1)
+    ),
     "extra-response-fields": lambda p: {"timestamp", "requestId"} <= set(p.post(p.body()).json()),
     "charset-param": lambda p: p.post(p.body()).headers["Content-Type"] == "application/json; charset=utf-8",
     "gzip": lambda p: (
