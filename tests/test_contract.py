@@ -165,8 +165,18 @@ CODES = {
 }
 
 
-def test_a_contract_without_codes_still_loads() -> None:
-    assert load_contract(default_contract_path()).codes is None
+def test_a_contract_without_codes_still_loads(tmp_path: Path, raw: dict) -> None:
+    assert raw.pop("codes") is not None  # the shipped contract carries its Error Code page: leave it out
+    contract = load_contract(_write(tmp_path, raw))
+    assert contract.codes is None
+    assert contract.fields == load_contract(default_contract_path()).fields
+
+
+def test_the_shipped_contract_carries_its_error_code_page() -> None:
+    codes = load_contract(default_contract_path()).codes
+    assert codes is not None and codes.source == "docs/spec/Error-Code-1.md"
+    assert codes.kinds["missing_field"] == (21, 64) and codes.kinds["bad_credentials"] == (54, 401)
+    assert codes.table[0] == "Success" and codes.table[21] == "Parameter(s) is missing or incorrect"
 
 
 def test_the_codes_section_loads_typed(tmp_path: Path, raw: dict) -> None:
