@@ -14,7 +14,9 @@ from kyren_conformance.judgements import REGISTRY, JudgeContext, percentile
 from kyren_conformance.profile import Profile
 from kyren_conformance.resources import default_contract_path
 
-CONTRACT = load_contract(default_contract_path())
+SHIPPED = load_contract(default_contract_path())
+# Without its code table: each test lays the table it needs over it (`with_codes`), or none.
+CONTRACT = dataclasses.replace(SHIPPED, codes=None)
 
 
 def ctx(**kwargs) -> JudgeContext:
@@ -234,6 +236,16 @@ def test_a_profiles_code_table_replaces_the_contracts() -> None:
 def test_S7_without_any_table_is_not_applicable_and_says_why() -> None:
     reason = na("S7", ctx())
     assert reason is not None and "Error Code page" in reason and "--profile" in reason
+
+
+def test_with_the_shipped_contract_S7_and_S9_judge_by_its_error_code_page() -> None:
+    context = ctx(contract=SHIPPED)
+    assert SHIPPED.codes is not None and SHIPPED.codes.source == "docs/spec/Error-Code-1.md"
+    assert na("S7", context) is None and na("S9", context) is None
+    findings = judge("S7", [ex(200, {"error": 42}), ex(200, {"error": 21}), ex(200, {"error": "54"})], context)
+    assert [f.received for f in findings] == ["code 42 not in the code table of docs/spec/Error-Code-1.md"]
+    assert judge("S9", [missing(21), missing(54, "auth:token")], context) == []
+    assert len(judge("S9", [missing(54)], context)) == 1  # a missing field answered with a credentials code
 
 
 def missing(code: object, defect: str = "missing:userId") -> Exchange:
