@@ -6,13 +6,15 @@ Each case runs the real CLI in a subprocess against a real loopback server, as a
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from kyren_conformance.contract import Contract
+from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.mock import DIALECTS, FAULTS, MockServer
 from kyren_conformance.mutation import reference_profile
+from kyren_conformance.resources import data_dir
 from support import CliRun, run_cli, target_args
 
 TIMEOUT = 1.0  # the suite's deadline in these runs; timing faults wait twice as long
@@ -53,11 +55,31 @@ def test_the_method_url_itself_works_as_the_target_url(contract: Contract, tmp_p
 
 
 def test_without_a_code_table_S7_is_not_applicable_and_says_why(contract: Contract, tmp_path: Path) -> None:
-    with MockServer(contract) as server:
-        args, env = target_args(server.url, server.credentials, contract)
+    # The shipped contract carries the Error Code page's table: run a copy of it without one.
+    raw = json.loads(contract.path.read_text())
+    assert raw.pop("codes", None) is not None
+    (tmp_path / "contracts").mkdir()
+    shutil.copytree(data_dir("schemas"), tmp_path / "schemas")
+    (tmp_path / "contracts" / contract.path.name).write_text(json.dumps(raw))
+    bare = load_contract(tmp_path / "contracts" / contract.path.name)
+    assert bare.codes is None
+    with MockServer(bare) as server:
+        args, env = target_args(server.url, server.credentials, bare)
         result = run_cli([*args, "-v"], tmp_path, env=env)
     assert result.code == 0 and result.outcomes()["S7"] == "not applicable"
     assert "S7 not applicable: no code table declared in the target profile" in result.output
+
+
+def test_with_the_contracts_code_table_and_no_profile_the_mock_passes_S7_and_S9(
+    contract: Contract, tmp_path: Path
+) -> None:
+    assert contract.codes is not None  # the Error Code page's table, read by derive
+    with MockServer(contract) as server:
+        args, env = target_args(server.url, server.credentials, contract)
+        result = run_cli([*args, "-v"], tmp_path, env=env)
+    assert result.code == 0, result.output[-3000:]
+    assert result.outcomes()["S7"] == "passed" and result.outcomes()["S9"] == "passed"
+    assert result.results["findings"] == []
 
 
 @pytest.mark.parametrize("name", sorted(FAULTS))
