@@ -22,6 +22,7 @@ from kyren_conformance.method_doc import DocumentError
 ROOT = Path(__file__).parents[1]
 CLOSE_SESSION = ROOT / "docs/spec/close-session.md"
 OVERLAY = ROOT / "contracts/overlays/close-session.json"
+CODE_PAGE = ROOT / "docs/spec/Error-Code-1.md"  # the provider's Error Code page, beside the method's document
 GET_BALANCE = Path(__file__).parent / "documents/get-balance.md"
 COMMITTED = ("contracts/close-session.json", "schemas/close-session.request.schema.json",
              "schemas/close-session.response.schema.json")  # fmt: skip
@@ -35,7 +36,8 @@ def run_derive(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[i
 
 def copy_project(tmp_path: Path) -> Path:
     """The document, overlay and committed files in the same layout as the project."""
-    for relative in ("docs/spec/close-session.md", "contracts/overlays/close-session.json", *COMMITTED):
+    documents = ("docs/spec/close-session.md", "docs/spec/Error-Code-1.md", "contracts/overlays/close-session.json")
+    for relative in (*documents, *COMMITTED):
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / relative, tmp_path / relative)
     (tmp_path / "schemas/contract.schema.json").write_bytes((ROOT / "schemas/contract.schema.json").read_bytes())
@@ -69,11 +71,40 @@ def test_derive_writes_the_committed_bytes(tmp_path: Path, capsys: pytest.Captur
     doc = tmp_path / "docs/spec/close-session.md"
     doc.parent.mkdir(parents=True)
     shutil.copy(CLOSE_SESSION, doc)
+    shutil.copy(CODE_PAGE, doc.parent)  # derive finds the Error Code page in the document's folder
     code, out, _ = run_derive(capsys, doc, "--overlay", OVERLAY, "--out", tmp_path)
     assert code == 0
     for relative in COMMITTED:
         assert (tmp_path / relative).read_text() == (ROOT / relative).read_text(), relative
     assert out.splitlines()[-1] == str(tmp_path / "contracts/close-session.json")
+
+
+def test_without_the_error_code_page_beside_it_derive_writes_no_code_table_unless_given_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    committed = json.loads((ROOT / "contracts/close-session.json").read_text())
+    doc = tmp_path / "docs/spec/close-session.md"
+    doc.parent.mkdir(parents=True)
+    shutil.copy(CLOSE_SESSION, doc)
+    code, _, _ = run_derive(capsys, doc, "--overlay", OVERLAY, "--out", tmp_path)
+    assert code == 0
+    alone = json.loads((tmp_path / "contracts/close-session.json").read_text())
+    assert "codes" not in alone and load_contract(tmp_path / "contracts/close-session.json").codes is None
+    assert all("Error-Code" not in rule["source"] for rule in alone["rules"])
+    assert {k: v for k, v in alone.items() if k != "rules"} == {
+        k: v for k, v in committed.items() if k not in ("codes", "rules")
+    }
+
+    page = tmp_path / "pages/Error-Code-1.md"  # elsewhere: only --codes finds it
+    page.parent.mkdir()
+    shutil.copy(CODE_PAGE, page)
+    code, _, _ = run_derive(capsys, doc, "--overlay", OVERLAY, "--out", tmp_path, "--codes", page)
+    assert code == 0
+    given = json.loads((tmp_path / "contracts/close-session.json").read_text())
+    assert given["codes"] == {**committed["codes"], "source": "pages/Error-Code-1.md"}
+    assert {k: v for k, v in given.items() if k not in ("codes", "rules")} == {
+        k: v for k, v in committed.items() if k not in ("codes", "rules")
+    }
 
 
 def test_a_changed_document_is_caught_as_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
