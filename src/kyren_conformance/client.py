@@ -19,7 +19,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -449,7 +449,8 @@ class Client:
             attempt = _Attempt(method, url, headers, request, started, run_started)
             built = f"the request could not be built: {describe_failure(exc, url)}"
             return self._exchange(attempt, time.monotonic(), failure=built)
-        attempt = _Attempt(method, prepared.url or url, dict(prepared.headers), request, started, run_started)
+        headers_sent = cast(dict[str, str], dict(prepared.headers))  # requests types them str | bytes; we set str
+        attempt = _Attempt(method, prepared.url or url, headers_sent, request, started, run_started)
         deadline = _Deadline(started + self._settings.timeout)
         progress = _Progress()
         raw: _Raw | None = None
