@@ -23,7 +23,9 @@ ROOT = Path(__file__).parents[1]
 CLOSE_SESSION = ROOT / "docs/spec/close-session.md"
 OVERLAY = ROOT / "contracts/overlays/close-session.json"
 CODE_PAGE = ROOT / "docs/spec/Error-Code-1.md"  # the provider's Error Code page, beside the method's document
-GET_BALANCE = Path(__file__).parent / "documents/get-balance.md"
+# the provider's own Get Balance page, byte for byte: CRLF line ends, URL /transfer/GetBalance, a response code
+# typed string with the example 0, and its last code block never closed
+GET_BALANCE = Path(__file__).parent / "documents/kyren/Get-Balance.md"
 COMMITTED = ("contracts/close-session.json", "schemas/close-session.request.schema.json",
              "schemas/close-session.response.schema.json")  # fmt: skip
 
@@ -155,6 +157,16 @@ def _close_session(old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
+def _get_balance(*replacements: tuple[str, str]) -> str:
+    """The real Get Balance page as `derive` reads it from disk: decoded bytes, so its \\r\\n line ends stay
+    (`read_text()` would turn them into \\n); then each (old, new) replaced once, and each old must be there."""
+    text = GET_BALANCE.read_bytes().decode("utf-8")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
 CONTRADICTIONS = {
     "string typed, example a number (E1)": (
         _close_session('"userId": "tester"', '"userId": 12345'),
@@ -184,14 +196,12 @@ CONTRADICTIONS = {
         "request.uuid.unknown-type", "its type is not judged",
     ),
     "response: required, missing from the example": (
-        GET_BALANCE.read_text().replace('  "balance": 1520.75,\n', ""),
+        _get_balance(('"success",\r\n    "balance": "1000"\r\n', '"success"\r\n')),
         "response.balance.not-in-example", "optional: checked only when present",
     ),
     "response: string typed, example a number": (
-        GET_BALANCE.read_text().replace("| currency |decimal|", "| currency |string|").replace(
-            '"balance": 1520.75,\n  "currency": "EUR"', '"balance": 1520.75,\n  "currency": 978'
-        ),
-        "response.currency.type", "as DESIGN.md E1: accept a JSON integer or a string of its digits",
+        _get_balance(('"balance": "1000"', '"balance": 1000')),  # balance is typed string on the page
+        "response.balance.type", "as DESIGN.md E1: accept a JSON integer or a string of its digits",
     ),
 }  # fmt: skip
 
@@ -241,46 +251,58 @@ def test_a_required_field_missing_from_the_example_is_sent_but_its_absence_is_no
 
 
 def test_a_decimal_response_field_typed_in_error_follows_design_e2() -> None:
-    derived = derive("get-balance.md", GET_BALANCE.read_text(), "get-balance.md")
-    (erratum,) = derived.contract["errata"]  # the one deliberate contradiction of the made-up document
-    assert erratum["key"] == "response.currency.type" and erratum["review"] is True
+    # the description row typed decimal, as the provider's Close Session page types it (DESIGN.md E2)
+    text = _get_balance(("| description |string| Response status", "| description |decimal| Response status"))
+    derived = derive(GET_BALANCE.name, text, GET_BALANCE.name)
+    errata = errata_by_key(derived.contract)
+    # the page's own two contradictions, and the one the replacement made
+    assert list(errata) == ["response.error.type", "response.description.type", "document.unclosed-fence"]
+    erratum = errata["response.description.type"]
+    assert "optional; when present it must be a string" in erratum["decision"] and erratum["review"] is True
+    assert erratum["clause"] == " ".join(text.splitlines()[erratum["line"] - 1].split())
+    assert erratum["clause"] == "| description |decimal| Response status short description. | Optional |"
     schema = derived.response_schema
-    assert schema["properties"]["currency"] == {"type": "string", "description": "Currency code of the balance."}
-    assert schema["properties"]["balance"]["type"] == "number"
+    description = {"type": "string", "description": "Response status short description."}
+    assert schema["properties"]["description"] == description
+    assert schema["properties"]["balance"]["type"] == "string"  # as the page types it, and its example "1000"
     # balance is required on success only: an error answer carries the code and description alone
     assert schema["required"] == ["error"] and schema["then"] == {"required": ["balance"]}
     validator = jsonschema.Draft202012Validator(schema)
     assert validator.is_valid({"error": 4, "description": "authentication failed"})
-    assert not validator.is_valid({"error": 0, "description": "Success"})
-    assert not validator.is_valid({"error": "0", "balance": "1520.75"})
+    assert validator.is_valid({"error": "0", "balance": "1000"})  # no description: it is optional
+    assert not validator.is_valid({"error": 0, "description": "success"})  # success without a balance
+    assert not validator.is_valid({"error": 0, "description": 1.5, "balance": "1000"})  # when present, a string
+    assert not validator.is_valid({"error": "0", "balance": 1000})  # the balance is a string
 
 
 # -- the document's pieces ---------------------------------------------------------------------------
 
 
 def test_method_path_fields_and_examples_come_from_the_document() -> None:
-    derived = derive("get-balance.md", GET_BALANCE.read_text(), "get-balance.md")
+    derived = derive(GET_BALANCE.name, _get_balance(), GET_BALANCE.name)
     contract = derived.contract
     assert derived.name == "get-balance" and contract["method"] == "GetBalance"
-    assert contract["http"] == {"method": "POST", "path": "/v1/GetBalance", "content_type": "application/json"}
-    assert [(f["name"], f["role"], f["required"]) for f in contract["fields"]] == [
+    assert contract["http"] == {"method": "POST", "path": "/transfer/GetBalance", "content_type": "application/json"}
+    assert [(f["name"], f["role"], f["required"]) for f in contract["fields"]] == [  # the table's order
         ("secureLogin", "credential", True),
         ("userId", "value", True),
-        ("token", "credential", True),
-        ("currency", "value", False),
+        ("currency", "value", True),
         ("uuid", "request_id", True),
+        ("token", "credential", True),
     ]
     assert field(contract, "token")["secret"] is True and "example" not in field(contract, "token")  # a placeholder
-    assert field(contract, "currency")["example"] == "EUR" and "option" not in field(contract, "currency")
-    assert field(contract, "userId")["option"] == "user_id"
-    assert field(contract, "currency")["source"] == "Request Parameters (line 17): currency | string | optional"
-    assert contract["response_example"] == {"error": 0, "description": "Success", "balance": 1520.75, "currency": "EUR"}
+    assert field(contract, "currency")["example"] == "USD" and "option" not in field(contract, "currency")
+    assert field(contract, "userId")["option"] == "user_id" and field(contract, "userId")["example"] == "tester"
+    assert field(contract, "currency")["source"] == "Request Parameters (line 15): currency | string | Required"
+    assert contract["response_example"] == {"error": 0, "description": "success", "balance": "1000"}
 
 
 @pytest.mark.parametrize("doc", [CLOSE_SESSION, GET_BALANCE], ids=lambda p: p.stem)
 def test_the_documents_own_examples_satisfy_the_derived_schemas(doc: Path) -> None:
-    derived = derive(doc.name, doc.read_text(), doc.name)
-    blocks = re.findall(r"``` json\n(.*?)```", doc.read_text(), re.S)
+    text = doc.read_bytes().decode("utf-8")  # line ends as on disk (Get Balance's are CRLF)
+    derived = derive(doc.name, text, doc.name)
+    # a block left open at the end of the file (Get Balance's response example) ends there
+    blocks = re.findall(r"``` json\r?\n(.*?)(?:```|\Z)", text, re.S)
     request, response = (json.loads(b) for b in blocks)
     request = {k: "x" if is_placeholder(v) else v for k, v in request.items()}
     jsonschema.Draft202012Validator(derived.request_schema).validate(request)
@@ -342,9 +364,7 @@ POST https://<API URL>/v1/GetBalance
 
 
 def test_a_request_id_is_found_by_its_description_when_it_is_not_called_uuid() -> None:
-    contract = derived_contract(
-        GET_BALANCE.read_text().replace("| uuid ", "| requestRef ").replace('"uuid"', '"requestRef"')
-    )
+    contract = derived_contract(_get_balance(("| uuid ", "| requestRef "), ('"uuid"', '"requestRef"')))
     assert field(contract, "requestRef")["role"] == "request_id"
     assert field(contract, "secureLogin")["mock_value"] == "kyren-mock-partner"
 
@@ -374,21 +394,22 @@ def test_a_table_without_type_or_remark_column_is_read_leniently_and_says_so() -
 
 
 def test_error_examples_schemeless_urls_other_headers_and_qualified_remarks_are_read() -> None:
-    text = (
-        GET_BALANCE.read_text()
-        .replace("https://<API URL>/v1/GetBalance", "{API_URL}/v1/GetBalance")
-        .replace("Content-Type: application/json", "Accept: application/json\nContent-Type: application/json")
-        .replace("| optional |", "| Optional (player currency when absent) |")
-        .replace(
-            "### Example of Json BODY",
-            '### Example of an error\n\n```json\n{"error": 7, "description": "x"}\n```\n\n### OK',
-        )
-    )
+    text = _get_balance(
+        ("https://<API URL>/transfer/GetBalance", "{API_URL}/transfer/GetBalance"),
+        ("Content-Type: application/json", "Accept: application/json\r\nContent-Type: application/json"),
+        ("| Currency of the user.                                        |      Required |",
+         "| Currency of the user. | Optional (player currency when absent) |"),
+        ("### Example of Json BODY",
+         '### Example of an error\r\n\r\n```json\r\n{"error": 7, "description": "x"}\r\n```\r\n\r\n### OK'),
+    )  # fmt: skip
     contract = derived_contract(text)
-    assert contract["http"]["path"] == "/v1/GetBalance"
-    assert field(contract, "currency")["required"] is False
-    assert contract["response_example"]["balance"] == 1520.75  # the successful example, not the error one
-    assert [e["key"] for e in contract["errata"]] == ["response.currency.type"]
+    assert contract["http"]["path"] == "/transfer/GetBalance"
+    assert contract["http"]["content_type"] == "application/json"
+    assert field(contract, "currency")["required"] is False  # the page says Required: the qualified remark was read
+    # the successful example, not the error one
+    assert contract["response_example"] == {"error": 0, "description": "success", "balance": "1000"}
+    # the page's own two errata, and nothing about the URL, the headers, the remark or the second example
+    assert [e["key"] for e in contract["errata"]] == ["response.error.type", "document.unclosed-fence"]
 
 
 # -- documents derive cannot read: one line naming the line, exit 4, nothing written ------------------
