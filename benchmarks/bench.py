@@ -1,18 +1,21 @@
-"""Speed of a run against the reference mock, next to the network floor: one method, and the whole API.
+"""Speed of a run against the reference mock, next to the network floor: one method, the whole API, and a
+synthetic method of 2,000+ requests, side by side.
 
-    python benchmarks/bench.py [--repeat 5] [--latency-ms 80] [--concurrency 4]
+    python benchmarks/bench.py [--repeat 3] [--latency-ms 80] [--concurrency 4] [--synthetic-fields 170]
 
-For each repetition: start the mock (serving one method, or every shipped contract at its own path),
-run the suite (the real CLI, in its own process), read from results.json how many requests each
-method got, then send as many valid requests to each method through one keep-alive
-requests.Session (the floor). Also times the interpreter + import start-up of a run on its own.
-Prints every repetition, then min and median: one method and the whole API against the local mock,
-then both against a mock with added latency. The cost per request above the floor is the figure to shrink.
+For each scenario and repetition: start the mock (serving its contracts, each at its own path), run the
+suite (the real CLI, in its own process: wall time, CPU time and peak RSS of that process), read from
+results.json how many requests each method got, then send as many valid requests to each method through
+one keep-alive requests.Session (the floor). The interpreter + import start-up of a run is timed on its own.
+The figure to shrink is the cost per request above the floor: (wall - floor - start-up) / requests.
+With --latency-ms, the scenarios are run again against a mock that adds that latency to every answer,
+next to the bound requests x latency / concurrency + start-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -22,17 +25,16 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
 from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.mock import MockServer
 from kyren_conformance.mutation import suite_target_args
-from kyren_conformance.resources import default_contract_path, shipped_contract_paths
+from kyren_conformance.resources import data_dir, default_contract_path, shipped_contract_paths
 from kyren_conformance.suite_run import shared_mock_values
 
-ONE_METHOD = [load_contract(default_contract_path())]
-WHOLE_API = [load_contract(p) for p in shipped_contract_paths()]
 IMPORTS = (
     "import pytest, pytest_html.plugin, pytest_metadata.plugin, hypothesis, requests, jsonschema; "
     "import kyren_conformance.pytest_plugin, kyren_conformance.conformance_run, kyren_conformance.mock"
@@ -43,16 +45,43 @@ IMPORTS = (
 class Sample:
     requests: int
     wall: float
+    cpu: float  # user + system seconds of the suite's process
+    rss_mb: float  # its peak resident set
     floor: float
     startup: float
 
     @property
-    def overhead_ms(self) -> float:
+    def above_floor_ms(self) -> float:
         return (self.wall - self.floor - self.startup) / self.requests * 1000
 
-    @property
-    def ratio(self) -> float:
-        return self.wall / self.floor
+
+def synthetic_contract(folder: Path, extra_fields: int) -> Contract:
+    """Close Session with `extra_fields` more required string fields: a method of some 2,000+ requests."""
+    source = load_contract(default_contract_path())
+    data = json.loads(source.path.read_text())
+    request = json.loads((data_dir("schemas") / data["schemas"]["request"]).read_text())
+    response = json.loads((data_dir("schemas") / data["schemas"]["response"]).read_text())
+    template = next(f for f in data["fields"] if f["name"] == "userId")
+    for i in range(extra_fields):
+        name = f"field{i:03d}"
+        field = {**copy.deepcopy(template), "name": name, "example": f"value-{i}", "source": "synthetic"}
+        for key in ("option", "env", "mock_value"):
+            field.pop(key, None)
+        data["fields"].append(field)
+        request["properties"][name] = {"type": "string", "minLength": 1}
+        request["required"].append(name)
+    data["method"], data["title"] = "Synthetic", f"Synthetic ({extra_fields} extra fields)"
+    data["http"]["path"] = "/v1/Synthetic"
+    data["schemas"] = {"request": "synthetic.request.schema.json", "response": "synthetic.response.schema.json"}
+    request["$id"] = request["$id"].replace("close-session", "synthetic")
+    response["$id"] = response["$id"].replace("close-session", "synthetic")
+    (folder / "contracts").mkdir(parents=True, exist_ok=True)
+    (folder / "schemas").mkdir(parents=True, exist_ok=True)
+    (folder / "schemas" / "synthetic.request.schema.json").write_text(json.dumps(request))
+    (folder / "schemas" / "synthetic.response.schema.json").write_text(json.dumps(response))
+    path = folder / "contracts" / "synthetic.json"
+    path.write_text(json.dumps(data))
+    return load_contract(path)
 
 
 def _startup() -> float:
@@ -65,27 +94,31 @@ def _mock(contracts: list[Contract], latency: float) -> MockServer:
     return MockServer(contracts, credentials=shared_mock_values(contracts), latency=latency)
 
 
-def _suite(server: MockServer, contracts: list[Contract], concurrency: int) -> tuple[float, dict[str, int]]:
-    """The run's wall time and the requests each method got."""
+def _suite(
+    server: MockServer, contracts: list[Contract], concurrency: int
+) -> tuple[float, float, float, dict[str, int]]:
+    """(wall s, CPU s, peak RSS MB, requests per method) of one run of the real CLI."""
     args, secrets = suite_target_args(server.url, server, contracts)  # the product's own helper
-    env = {**os.environ, **secrets}
     args += ["--concurrency", str(concurrency)]
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "kyren_conformance.cli", *args, "--report", f"{tmp}/r.html"],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        wall = time.perf_counter() - started
+        with open(f"{tmp}/output.txt", "w") as output:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kyren_conformance.cli", *args, "--report", f"{tmp}/r.html"],
+                env={**os.environ, **secrets},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
         with open(f"{tmp}/results.json") as file:
             results = json.load(file)
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"the suite failed on the reference mock ({results['verdict']['label']}):\n{proc.stdout[-2000:]}"
-        )
-    return wall, {m["name"]: m["requests"] for m in results["methods"]}
+        if proc.returncode != 0:
+            tail = Path(f"{tmp}/output.txt").read_text()[-2000:]
+            raise SystemExit(f"the suite failed on the reference mock ({results['verdict']['label']}):\n{tail}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, {m["name"]: m["requests"] for m in results["methods"]}
 
 
 def _floor(server: MockServer, contracts: list[Contract], counts: dict[str, int]) -> float:
@@ -106,54 +139,58 @@ def _floor(server: MockServer, contracts: list[Contract], counts: dict[str, int]
 def measure(contracts: list[Contract], latency: float, concurrency: int) -> Sample:
     startup = _startup()
     with _mock(contracts, latency) as server:
-        wall, counts = _suite(server, contracts, concurrency)
+        wall, cpu, rss, counts = _suite(server, contracts, concurrency)
     with _mock(contracts, latency) as server:
         floor = _floor(server, contracts, counts)
-    return Sample(sum(counts.values()), wall, floor, startup)
+    return Sample(sum(counts.values()), wall, cpu, rss, floor, startup)
 
 
-def _report(title: str, samples: list[Sample], latency: float, concurrency: int) -> None:
-    print(f"\n{title}")
-    print(
-        f"{'run':>4} {'requests':>8} {'wall s':>8} {'floor s':>8} {'start-up s':>10} "
-        f"{'overhead ms/req':>15} {'wall/floor':>10}"
+def _report(title: str, scenarios: dict[str, list[Sample]], latency: float, concurrency: int) -> None:
+    print(f"\n{title} (median of {len(next(iter(scenarios.values())))})")
+    head = (
+        f"{'scenario':<28} {'requests':>8} {'wall s':>8} {'CPU s':>7} {'peak MB':>8} {'floor s':>8} "
+        f"{'start-up s':>10} {'above floor ms/req':>18}"
     )
-    for i, s in enumerate(samples, 1):
-        print(
-            f"{i:>4} {s.requests:>8} {s.wall:>8.3f} {s.floor:>8.3f} {s.startup:>10.3f} "
-            f"{s.overhead_ms:>15.2f} {s.ratio:>10.2f}"
-        )
-    for name, pick in (("min", min), ("median", statistics.median)):
-        print(
-            f"{name:>6}: wall {pick(s.wall for s in samples):.3f} s, floor {pick(s.floor for s in samples):.3f} s, "
-            f"start-up {pick(s.startup for s in samples):.3f} s, "
-            f"overhead {pick(s.overhead_ms for s in samples):.2f} ms/request, "
-            f"wall/floor {pick(s.ratio for s in samples):.2f}"
-        )
     if latency:
-        bound = 2 * samples[0].requests * latency / concurrency
-        print(f"target: wall <= 2 x requests x latency / concurrency = {bound:.2f} s")
+        head += f" {'bound s':>8} {'wall/bound':>10}"
+    print(head)
+    for name, samples in scenarios.items():
+        med = {k: statistics.median(getattr(s, k) for s in samples) for k in ("wall", "cpu", "rss_mb", "floor")}
+        startup = statistics.median(s.startup for s in samples)
+        above = statistics.median(s.above_floor_ms for s in samples)
+        count = samples[0].requests
+        line = (
+            f"{name:<28} {count:>8} {med['wall']:>8.2f} {med['cpu']:>7.2f} {med['rss_mb']:>8.0f} "
+            f"{med['floor']:>8.2f} {startup:>10.2f} {above:>18.2f}"
+        )
+        if latency:
+            bound = count * latency / concurrency + startup
+            line += f" {bound:>8.2f} {med['wall'] / bound:>10.2f}"
+        print(line)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--latency-ms", type=float, default=80.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="also run against a mock this slow (0: skip)")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--synthetic-fields", type=int, default=170, help="extra fields of the synthetic method")
     ns = parser.parse_args()
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
-    whole = f"the whole shipped API ({len(WHOLE_API)} methods)"
-    for name, contracts in (("one method (Close Session)", ONE_METHOD), (whole, WHOLE_API)):
-        local = [measure(contracts, 0.0, ns.concurrency) for _ in range(ns.repeat)]
-        _report(f"{name}, local reference mock", local, 0.0, ns.concurrency)
-    for name, contracts in (("one method (Close Session)", ONE_METHOD), (whole, WHOLE_API)):
-        slow = [measure(contracts, ns.latency_ms / 1000, ns.concurrency) for _ in range(max(1, ns.repeat // 2))]
-        _report(
-            f"{name}, reference mock with {ns.latency_ms:.0f} ms added latency, concurrency {ns.concurrency}",
-            slow,
-            ns.latency_ms / 1000,
-            ns.concurrency,
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        scenarios = {
+            "one method (Close Session)": [load_contract(default_contract_path())],
+            f"whole shipped API ({len(shipped_contract_paths())})": [
+                load_contract(p) for p in shipped_contract_paths()
+            ],
+            "synthetic method": [synthetic_contract(Path(tmp), ns.synthetic_fields)],
+        }
+        local = {name: [measure(c, 0.0, ns.concurrency) for _ in range(ns.repeat)] for name, c in scenarios.items()}
+        _report("local reference mock", local, 0.0, ns.concurrency)
+        if ns.latency_ms:
+            latency = ns.latency_ms / 1000
+            slow = {name: [measure(c, latency, ns.concurrency)] for name, c in scenarios.items()}
+            _report(f"reference mock with {ns.latency_ms:.0f} ms added latency", slow, latency, ns.concurrency)
 
 
 if __name__ == "__main__":
