@@ -233,18 +233,43 @@ def test_a_bad_codes_section_names_the_key(tmp_path: Path, raw: dict, codes: dic
         ('{"valid_request_codes": [1.5]}', r"valid_request_codes: expected a list of integers"),
         ('{"extra_secrets": "ab"}', r"extra_secrets: expected a list of strings, not 'ab'"),
         ('{"extra_secrets": ["a", 1]}', r"extra_secrets: expected a list of strings"),
-        ('{"p95_ms": NaN}', r"p95_ms: expected a positive number of milliseconds, not nan"),
-        ('{"p95_ms": "800"}', r"p95_ms: expected a positive number of milliseconds, not '800'"),
+        ('{"p95_ms": NaN}', r"not JSON we accept: NaN is not JSON"),
+        ('{"p95_ms": 1e400}', r"not JSON we accept: the number 1e400 is too large"),
+        ('{"p95_ms": "800"}', r"p95_ms: expected a positive number of milliseconds, at most 86400000, not '800'"),
         ('{"p95_ms": -1}', r"p95_ms: expected a positive number"),
-        ('{"p95_ms": true}', r"p95_ms: expected a positive number"),
+        ('{"p95_ms": 0}', r"p95_ms: expected a positive number"),
+        ('{"p95_ms": true}', r"p95_ms: expected a positive number.*not True"),
+        ('{"p95_ms": 86400000.5}', r"p95_ms: expected .* at most 86400000, not 86400000\.5"),
+        ('{"p95_ms": 1e300}', r"p95_ms: expected .* at most 86400000, not 1e\+300"),
+        ('{"p95_ms": 1' + "0" * 60 + "}", r"p95_ms: expected .* not 10000"),  # float() would overflow at 400 digits
+        ('{"p95_ms": 1' + "0" * 400 + "}", r"not JSON we accept: an integer of 401 digits \(at most 64\)"),
+        ('{"p95_ms": ' + "9" * 5000 + "}", r"not JSON we accept: an integer of 5000 digits"),
         ('{"code_table": ["0"]}', r"code_table: expected an object of code -> description"),
         ('{"code_table": {"x": "a"}}', r"code_table: the code 'x' is not an integer"),
+        ('{"code_table": {"\u0663": "a"}}', r"code_table: the code '\u0663' is not an integer"),  # an Arabic-Indic 3
+        ('{"code_table": {"+1": "a"}}', r"code_table: the code '\+1' is not an integer"),
+        ('{"code_table": {" 1": "a"}}', r"code_table: the code ' 1' is not an integer"),
+        ('{"code_table": {"-": "a"}}', r"code_table: the code '-' is not an integer"),
+        ('{"code_table": {"' + "9" * 65 + '": "a"}}', r"code_table: the code '9999.*… is not an integer"),
+        ('{"code_table": {"' + "9" * 5000 + '": "a"}}', r"code_table: the code '9999.*… is not an integer"),
         ('{"code_table": {"1": 2}}', r"code_table\.1: expected a description \(a string\), not 2"),
+        ('{"code_table": {"1": null}}', r"code_table\.1: expected a description \(a string\), not None"),
+        ('{"code_table": {"7": "a", "07": "b"}}', r"code_table: the code 7 appears more than once"),
+        ('{"p95_ms": 800, "p95": 800}', r"unknown key 'p95'; expected one of: code_table, extra_secrets, p95_ms"),
+        ('{"extra_secrets": []} ', None),  # valid: the last row proves the test can pass
+        ("[800]", r"expected a JSON object, not \[800\]"),
+        ("{", r"not JSON \(line 1, column 2"),
+        ("[" * 100_000, r"nested too deeply \(at most 64 levels\)"),
+        ('{"extra_secrets": ' + "[" * 70 + "]" * 70 + "}", r"nested too deeply"),
+        ("", r"not JSON \(line 1, column 1"),
     ],
 )
-def test_a_profile_of_wrong_types_is_one_clear_error(tmp_path: Path, text: str, expected: str) -> None:
+def test_a_profile_of_wrong_types_is_one_clear_error(tmp_path: Path, text: str, expected: str | None) -> None:
     path = tmp_path / "profile.json"
     path.write_text(text)
+    if expected is None:
+        load_profile(path)
+        return
     with pytest.raises(ContractError, match=expected) as info:
         load_profile(path)
     message = str(info.value)

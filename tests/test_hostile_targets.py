@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import math
 import re
 from pathlib import Path
@@ -130,6 +131,33 @@ def _contract_file(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+def _bytes_file(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _profile(tmp_path: Path, text: str) -> list[str]:
+    return ["--profile", _bytes_file(tmp_path, "profile.json", text.encode())]
+
+
+def _remote_ref_contract(tmp_path: Path) -> str:
+    """A copy of Close Session whose request schema takes a field's schema from a URL (jsonschema would fetch it)."""
+    from kyren_conformance.resources import data_dir, default_contract_path
+
+    (tmp_path / "remote" / "contracts").mkdir(parents=True)
+    (tmp_path / "remote" / "schemas").mkdir()
+    raw = json.loads(default_contract_path().read_text())
+    raw["schemas"]["request"] = "remote.request.schema.json"
+    (tmp_path / "remote" / "contracts" / "remote.json").write_text(json.dumps(raw))
+    for name in (raw["schemas"]["response"], "contract.schema.json"):
+        (tmp_path / "remote" / "schemas" / name).write_text((data_dir("schemas") / name).read_text())
+    schema = json.loads((data_dir("schemas") / "close-session.request.schema.json").read_text())
+    schema["properties"]["userId"] = {"$ref": "http://127.0.0.1:9/userId.schema.json"}
+    (tmp_path / "remote" / "schemas" / "remote.request.schema.json").write_text(json.dumps(schema))
+    return str(tmp_path / "remote" / "contracts" / "remote.json")
+
+
 def _bad_pem(tmp_path: Path) -> str:
     path = tmp_path / "ca.pem"
     path.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
@@ -181,6 +209,80 @@ CONFIG_ERRORS = [
         "contract invalid",
         lambda d: ["--contract", _contract_file(d, '{"method": 1}')],
         r"contract .*: \(top level\): '.*' is a required property",
+    ),
+    # Issue 14: odd and hostile configuration files, each one line (no traceback), exit 4
+    _error(
+        "contract not UTF-8",
+        lambda d: ["--contract", _bytes_file(d, "c.json", b'{"method": "\xff"}')],
+        r"contract .*c\.json: not UTF-8 \(byte 0xff at offset 12\)",
+    ),
+    _error(
+        "contract nested 100,000 deep",
+        lambda d: ["--contract", _bytes_file(d, "c.json", b"[" * 100_000)],
+        r"contract .*: nested too deeply \(at most 64 levels\)",
+    ),
+    _error(
+        "contract with a 5,000-digit integer",
+        lambda d: ["--contract", _bytes_file(d, "c.json", b'{"method": ' + b"9" * 5000 + b"}")],
+        r"contract .*: not JSON we accept: an integer of 5000 digits",
+    ),
+    _error(
+        "contract schema with a remote $ref",
+        lambda d: ["--contract", _remote_ref_contract(d)],
+        r"contract .*remote\.json: schemas\.request: the \$ref 'http://127\.0\.0\.1:9/userId\.schema\.json' is not",
+    ),
+    _error(
+        "contract path with CR/LF",
+        lambda d: ["--contract", _bytes_file(d, "bad\r\ncontract.json", b"{")],
+        r"contract '.*bad\\r\\ncontract\.json': not JSON",
+    ),
+    _error(
+        "token file path with LF",
+        lambda d: ["--token-file", str(d / "no\ntoken")],
+        r"--token-file '.*no\\ntoken': no such file",
+        False,
+    ),
+    _error(
+        "profile not UTF-8",
+        lambda d: ["--profile", _bytes_file(d, "p.json", b'{"p95_ms": "\xfe"}')],
+        r"profile .*p\.json: not UTF-8 \(byte 0xfe",
+    ),
+    _error("profile nested deep", lambda d: _profile(d, "[" * 100_000), r"profile .*: nested too deeply"),
+    _error("profile huge integer", lambda d: _profile(d, '{"p95_ms": ' + "9" * 5000 + "}"), r"5000 digits"),
+    _error("profile p95 of 61 digits", lambda d: _profile(d, '{"p95_ms": 1' + "0" * 60 + "}"), r"p95_ms: .*at most"),
+    _error("profile p95 NaN", lambda d: _profile(d, '{"p95_ms": NaN}'), r"profile .*: not JSON we accept: NaN"),
+    _error("profile p95 boolean", lambda d: _profile(d, '{"p95_ms": true}'), r"p95_ms: expected .* not True"),
+    _error("profile p95 negative", lambda d: _profile(d, '{"p95_ms": -5}'), r"p95_ms: expected a positive number"),
+    _error("profile p95 huge", lambda d: _profile(d, '{"p95_ms": 1e300}'), r"p95_ms: .* at most 86400000"),
+    _error(
+        "profile codes as a digit string",
+        lambda d: _profile(d, '{"valid_request_codes": "104"}'),
+        r"valid_request_codes: expected a list of integers, not '104'",
+    ),
+    _error(
+        "profile codes with a boolean",
+        lambda d: _profile(d, '{"valid_request_codes": [true]}'),
+        r"valid_request_codes: expected a list of integers",
+    ),
+    _error(
+        "profile secrets as a string",
+        lambda d: _profile(d, '{"extra_secrets": "ab"}'),
+        r"extra_secrets: expected a list of strings, not 'ab'",
+    ),
+    _error(
+        "profile code key not ASCII digits",
+        lambda d: _profile(d, '{"code_table": {"\\u0663": "three"}}'),
+        r"code_table: the code '\u0663' is not an integer",
+    ),
+    _error(
+        "profile code key written twice",
+        lambda d: _profile(d, '{"code_table": {"7": "a", "007": "b"}}'),
+        r"code_table: the code 7 appears more than once",
+    ),
+    _error(
+        "profile description not a string",
+        lambda d: _profile(d, '{"code_table": {"1": ["a"]}}'),
+        r"code_table\.1: expected a description \(a string\), not \['a'\]",
     ),
     _error("CA bundle not PEM", lambda d: ["--ca-bundle", _bad_pem(d)], r"CA bundle .* holds no PEM certificate"),
     _error(

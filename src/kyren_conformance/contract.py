@@ -15,6 +15,7 @@ from dataclasses import field as _attribute
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import jsonschema
 from jsonschema.exceptions import best_match
@@ -185,15 +186,101 @@ class Contract:
         return tuple(f for f in self.fields if f.secret)
 
 
-def _read_json(path: Path, what: str) -> Any:
+# Bounds on any JSON file we read (contracts, schemas, profiles): beyond them a file is refused in one line,
+# before a parser, a validator or a report can crash or stall on it.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64  # nesting of objects and arrays: jsonschema and repr recurse through it
+MAX_INT_DIGITS = 64  # no code, amount or id needs more; Python refuses to convert beyond 4300 anyway
+
+
+class _Refused(ValueError):
+    """A JSON value we do not accept though the text parses (NaN, a number too large)."""
+
+
+def shown(path: str | Path) -> str:
+    """A path as a message shows it: as is, or repr-escaped when it holds a line break or another unprintable
+    character (a message is one line, and a lone surrogate from a non-UTF-8 file name cannot be printed)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def quoted(value: Any, limit: int = 60) -> str:
+    """`repr(value)` for a message, kept short, and never failing (a 5,000-digit integer has no repr)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ContractError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _no_constant(constant: str) -> Any:
+    raise _Refused(f"{constant} is not JSON")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _Refused(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {text[:20]}{'…' if len(text) > 20 else ''} is too large")
+    return value
+
+
+def _too_deep(document: Any) -> bool:
+    stack = [(document, 1)]
+    while stack:  # iterative: the point is to not recurse
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
+class _TooDeep(_Refused):
+    def __init__(self) -> None:
+        super().__init__(f"nested too deeply (at most {MAX_DEPTH} levels)")
+
+
+def parse_json(text: str) -> Any:
+    """Strict, bounded JSON: no NaN or Infinity, no integer of more than MAX_INT_DIGITS digits, no float that
+    overflows, no nesting beyond MAX_DEPTH. Raise ValueError (json.JSONDecodeError for a syntax error)."""
     try:
-        return json.loads(text)
+        document = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float)
+    except RecursionError:
+        raise _TooDeep() from None
+    if _too_deep(document):
+        raise _TooDeep()
+    return document
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    """A small, shallow JSON document in UTF-8, strictly JSON; else ContractError naming `what` and the file."""
+    where = f"{what} {shown(path)}"
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:  # strerror, not str(exc): that repeats the path unescaped
+        raise ContractError(f"{where}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ContractError(f"{where}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"{where}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    try:
+        document = parse_json(text)
     except json.JSONDecodeError as exc:
-        raise ContractError(f"{what} {path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        raise ContractError(f"{where}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except _Refused as exc:
+        raise ContractError(f"{where}: not JSON we accept: {exc}") from None
+    except _TooDeep as exc:
+        raise ContractError(f"{where}: {exc}") from None
+    return document
 
 
 def _key_path(error: jsonschema.ValidationError, document: Any) -> str:
@@ -203,19 +290,25 @@ def _key_path(error: jsonschema.ValidationError, document: Any) -> str:
     for part in error.absolute_path:
         if isinstance(part, int):
             name = node[part].get("name") or node[part].get("id") if isinstance(node[part], dict) else None
-            parts.append(f"[{part}]" + (f"({name})" if name else ""))
+            parts.append(f"[{part}]" + (f"({shown(name)})" if isinstance(name, str) and name else ""))
         else:
-            parts.append(("." if parts else "") + str(part))
+            parts.append(("." if parts else "") + shown(part))
         node = node[part]
     return "".join(parts) or "(top level)"
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
-        return f"unknown key: {error.message}"
+        return _short(f"unknown key: {error.message}")
     if error.validator == "enum":
-        return f"{error.instance!r} is not one of: {', '.join(map(repr, error.validator_value))}"
-    return error.message
+        return f"{quoted(error.instance)} is not one of: {', '.join(map(repr, error.validator_value))}"
+    return _short(error)
+
+
+def _short(error: jsonschema.ValidationError | str, limit: int = 300) -> str:
+    """jsonschema's message quotes the whole bad value: quote it short, and keep the line readable."""
+    message = error if isinstance(error, str) else error.message.replace(repr(error.instance), quoted(error.instance))
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def _check_consistency(raw: dict[str, Any]) -> None:
@@ -229,7 +322,7 @@ def _check_consistency(raw: dict[str, Any]) -> None:
             raise ContractError(f"rules: the id {rule_id!r} appears more than once")
     for f in raw["fields"]:
         if f["role"] == "request_id" and not f["required"]:
-            raise ContractError(f"fields({f['name']}).required: a request_id field must be required")
+            raise ContractError(f"fields({shown(f['name'])}).required: a request_id field must be required")
         _check_field_types(f)
     if sum(f["role"] == "request_id" for f in raw["fields"]) > 1:
         raise ContractError("fields: at most one field may have the role 'request_id'")
@@ -240,6 +333,9 @@ def _check_codes(raw: dict[str, Any]) -> None:
     codes = raw.get("codes")
     if codes is None:
         return
+    for code in codes["table"]:
+        if len(code.strip().lstrip("-")) > MAX_INT_DIGITS:
+            raise ContractError(f"codes.table: the code {quoted(code)} has more than {MAX_INT_DIGITS} digits")
     table = {int(code) for code in codes["table"]}
     if len(table) != len(codes["table"]):  # "7" and "07"
         raise ContractError("codes.table: a code appears more than once (written two ways)")
@@ -266,10 +362,10 @@ def _check_field_types(f: dict[str, Any]) -> None:
     for what, wanted in (("role", f["role"] in ("credential", "request_id")), ("secret", f["secret"])):
         if wanted and types != ["string"]:
             reason = f"a {f['role']} field" if what == "role" else "a secret field"
-            raise ContractError(f"fields({f['name']}).type: {reason} must have type 'string', not {f['type']!r}")
+            raise ContractError(f"fields({shown(f['name'])}).type: {reason} must have type 'string', not {f['type']!r}")
     for key in ("mock_value", "example"):
         if key in f and not is_of_type(f[key], types):
-            raise ContractError(f"fields({f['name']}).{key}: {f[key]!r} is not {describe_types(types)}")
+            raise ContractError(f"fields({shown(f['name'])}).{key}: {quoted(f[key])} is not {describe_types(types)}")
 
 
 def _field(raw: dict[str, Any]) -> Field:
@@ -288,36 +384,25 @@ def _check_response_example(raw: dict[str, Any], schema: dict[str, Any]) -> None
         body[result["description_field"]] = "Success"
     error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(body))
     if error is not None:
-        where = "/".join(map(str, error.absolute_path)) or "(top level)"
-        raise ContractError(f"response_example: does not match the response schema at {where}: {error.message}")
+        where = shown("/".join(map(str, error.absolute_path))) or "(top level)"
+        raise ContractError(f"response_example: does not match the response schema at {where}: {_short(error)}")
 
 
 def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract:
-    """Read and validate a contract; raise ContractError naming the file and the bad key."""
+    """Read and validate a contract; raise ContractError (only) naming the file and the bad key."""
     path = Path(path)
-    raw = _read_json(path, "contract")
-    meta = _read_json(data_dir("schemas") / "contract.schema.json", "contract metaschema")
+    where = f"contract {shown(path)}"
+    raw = read_json_file(path, "contract")
+    meta = read_json_file(data_dir("schemas") / "contract.schema.json", "contract metaschema")
     error = best_match(jsonschema.Draft202012Validator(meta).iter_errors(raw))
     if error is not None:
-        raise ContractError(f"contract {path}: {_key_path(error, raw)}: {_describe(error)}")
+        raise ContractError(f"{where}: {_key_path(error, raw)}: {_describe(error)}")
     try:
         _check_consistency(raw)
-    except ContractError as exc:
-        raise ContractError(f"contract {path}: {exc}") from None
-
-    schemas_dir = schemas_dir or _schemas_dir_for(path)
-    schemas = {}
-    for kind in ("request", "response"):
-        schema = _read_json(schemas_dir / raw["schemas"][kind], f"{kind} schema of contract {path}:")
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise ContractError(f"contract {path}: schemas.{kind}: not a valid 2020-12 schema: {exc.message}") from None
-        schemas[kind] = schema
-    try:
+        schemas = _load_schemas(raw, schemas_dir or _schemas_dir_for(path))
         _check_response_example(raw, schemas["response"])
     except ContractError as exc:
-        raise ContractError(f"contract {path}: {exc}") from None
+        raise ContractError(f"{where}: {exc}") from None
 
     http, result = raw["http"], raw["result"]
     return Contract(
@@ -339,6 +424,71 @@ def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract
         response_example=raw.get("response_example"),
         codes=_codes(raw.get("codes")),
     )
+
+
+def _load_schemas(raw: dict[str, Any], schemas_dir: Path) -> dict[str, dict[str, Any]]:
+    schemas = {}
+    for kind in ("request", "response"):
+        name = raw["schemas"][kind]
+        if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+            raise ContractError(f"schemas.{kind}: {quoted(name)} is not a file name in the schemas folder")
+        schema = read_json_file(schemas_dir / name, f"schemas.{kind}:")
+        if not isinstance(schema, dict):
+            raise ContractError(f"schemas.{kind}: not a valid 2020-12 schema: {quoted(schema)} is not an object")
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ContractError(f"schemas.{kind}: not a valid 2020-12 schema: {exc.message}") from None
+        _check_references(schema, f"schemas.{kind}")
+        schemas[kind] = schema
+    return schemas
+
+
+_REFERENCES = ("$ref", "$dynamicRef")
+
+
+def _check_references(schema: dict[str, Any], what: str) -> None:
+    """Only references within the schema itself: jsonschema fetches any other URL (remote, or relative to
+    a remote `$id`) while validating, and a contract must never make the suite reach the network."""
+    anchors = set()
+    refs: list[tuple[str, str, Any]] = []  # (keyword, reference, the schema resource it is relative to)
+    stack: list[tuple[Any, Any]] = [(schema, schema)]
+    while stack:
+        node, resource = stack.pop()
+        if isinstance(node, list):
+            stack.extend((child, resource) for child in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("$id"), str):
+            resource = node
+        for key in ("$anchor", "$dynamicAnchor"):
+            if isinstance(node.get(key), str):
+                anchors.add(node[key])
+        refs += [(key, node[key], resource) for key in _REFERENCES if isinstance(node.get(key), str)]
+        stack.extend((child, resource) for child in node.values() if isinstance(child, dict | list))
+    for key, ref, resource in refs:
+        if not ref.startswith("#"):
+            raise ContractError(f"{what}: the {key} {quoted(ref)} is not within the schema (only '#...' references)")
+        fragment = unquote(ref[1:])
+        if fragment.startswith("/") or fragment == "":
+            if not _pointer_exists(resource, fragment):
+                raise ContractError(f"{what}: the {key} {quoted(ref)} points to nothing in the schema")
+        elif fragment not in anchors:
+            raise ContractError(f"{what}: the {key} {quoted(ref)} names no $anchor of the schema")
+
+
+def _pointer_exists(document: Any, pointer: str) -> bool:
+    node = document
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isascii() and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True
 
 
 def _schemas_dir_for(contract_path: Path) -> Path:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from kyren_conformance.contract import ContractError
+from kyren_conformance.contract import MAX_INT_DIGITS, ContractError, quoted, read_json_file, shown
+
+MAX_P95_MS = 86_400_000  # a day, as the longest --timeout: beyond it the objective means nothing
 
 
 @dataclass(frozen=True)
@@ -22,53 +23,70 @@ _KEYS = {"code_table", "valid_request_codes", "p95_ms", "extra_secrets"}
 
 
 def load_profile(path: str | Path | None) -> Profile:
-    """Read a profile JSON file; ContractError names the file and the bad key."""
+    """Read a profile JSON file; ContractError (only) names the file and the bad key, in one line."""
     if path is None:
         return Profile()
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ContractError(f"profile {path}: cannot read it ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ContractError(f"profile {path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    raw = read_json_file(path, "profile")
+    where = f"profile {shown(path)}"
     if not isinstance(raw, dict):
-        raise ContractError(f"profile {path}: expected a JSON object")
+        raise ContractError(f"{where}: expected a JSON object, not {quoted(raw)}")
     unknown = set(raw) - _KEYS
     if unknown:
         raise ContractError(
-            f"profile {path}: unknown key {sorted(unknown)[0]!r}; expected one of: {', '.join(sorted(_KEYS))}"
+            f"{where}: unknown key {quoted(sorted(unknown)[0])}; expected one of: {', '.join(sorted(_KEYS))}"
         )
+    try:
+        return Profile(
+            code_table=_code_table(raw.get("code_table", {})),
+            valid_request_codes=_valid_codes(raw.get("valid_request_codes", [])),
+            p95_ms=_p95(raw.get("p95_ms", 2000.0)),
+            extra_secrets=_secrets(raw.get("extra_secrets", [])),
+        )
+    except ContractError as exc:
+        raise ContractError(f"{where}: {exc}") from None
 
-    def bad(key: str, why: str) -> ContractError:
-        return ContractError(f"profile {path}: {key}: {why}")
 
+def _code_table(raw: Any) -> dict[int, str]:
+    if not isinstance(raw, dict):
+        raise ContractError(f"code_table: expected an object of code -> description, not {quoted(raw)}")
     table: dict[int, str] = {}
-    raw_table = raw.get("code_table", {})
-    if not isinstance(raw_table, dict):
-        raise bad("code_table", f"expected an object of code -> description, not {raw_table!r}")
-    for key, text in raw_table.items():
+    for key, text in raw.items():
         code = _code(key)
         if code is None:
-            raise bad("code_table", f"the code {key!r} is not an integer")
+            raise ContractError(f"code_table: the code {quoted(key)} is not an integer (ASCII digits, at most 64)")
         if not isinstance(text, str):
-            raise bad(f"code_table.{key}", f"expected a description (a string), not {text!r}")
+            raise ContractError(f"code_table.{code}: expected a description (a string), not {quoted(text)}")
+        if code in table:  # "7" and "07"
+            raise ContractError(f"code_table: the code {code} appears more than once (written two ways)")
         table[code] = text
-    valid_raw = raw.get("valid_request_codes", [])
-    # a list of integers: a digit string is no list ("104" is not 1, 0 and 4)
-    if not isinstance(valid_raw, list) or any(isinstance(c, bool) or not isinstance(c, int) for c in valid_raw):
-        raise bad("valid_request_codes", f"expected a list of integers, not {valid_raw!r}")
-    valid = frozenset(valid_raw)
-    p95 = raw.get("p95_ms", 2000.0)
-    if isinstance(p95, bool) or not isinstance(p95, int | float) or not math.isfinite(p95) or p95 <= 0:
-        raise bad("p95_ms", f"expected a positive number of milliseconds, not {p95!r}")
-    secrets = raw.get("extra_secrets", [])
-    if not isinstance(secrets, list) or not all(isinstance(x, str) for x in secrets):
-        raise bad("extra_secrets", f"expected a list of strings, not {secrets!r}")
-    return Profile(code_table=table, valid_request_codes=valid, p95_ms=float(p95), extra_secrets=tuple(secrets))
+    return table
+
+
+def _valid_codes(raw: Any) -> frozenset[int]:
+    # a list of integers: a digit string is no list ("104" is not 1, 0 and 4), a boolean no integer
+    if not isinstance(raw, list) or any(isinstance(c, bool) or not isinstance(c, int) for c in raw):
+        raise ContractError(f"valid_request_codes: expected a list of integers, not {quoted(raw)}")
+    return frozenset(raw)
+
+
+def _p95(raw: Any) -> float:
+    # compared, not converted: float() of a 400-digit integer overflows; NaN fails every comparison
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= MAX_P95_MS:
+        raise ContractError(
+            f"p95_ms: expected a positive number of milliseconds, at most {MAX_P95_MS}, not {quoted(raw)}"
+        )
+    return float(raw)
+
+
+def _secrets(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise ContractError(f"extra_secrets: expected a list of strings, not {quoted(raw)}")
+    return tuple(raw)
 
 
 def _code(key: str) -> int | None:
-    """A code_table key as an integer: decimal digits with an optional minus sign."""
+    """A code_table key as an integer: ASCII decimal digits with an optional minus sign."""
     digits = key[1:] if key.startswith("-") else key
-    return int(key) if digits.isascii() and digits.isdigit() else None
+    ok = digits.isascii() and digits.isdigit() and len(digits) <= MAX_INT_DIGITS
+    return int(key) if ok else None

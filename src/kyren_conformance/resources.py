@@ -45,7 +45,8 @@ def contract_paths(given: str | Sequence[str] | None) -> list[Path]:
             folder = path / "contracts" if (path / "contracts").is_dir() else path
             found = sorted(p for p in folder.glob("*.json") if p.is_file())
             if not found:
-                raise ValueError(f"--contract {item}: a folder with no contract (*.json) in it")
+                shown = item if item.isprintable() else repr(item)  # one line, whatever the folder's name
+                raise ValueError(f"--contract {shown}: a folder with no contract (*.json) in it")
             paths += found
         else:
             paths.append(path)

@@ -6,7 +6,6 @@ the names the contract gives (`option`, `env`), never by Close Session field nam
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -14,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from kyren_conformance.client import _read_extra_ca, check_target_url
-from kyren_conformance.contract import Contract, ContractError, Field, describe_types, load_contract
+from kyren_conformance.contract import (
+    Contract,
+    ContractError,
+    Field,
+    describe_types,
+    load_contract,
+    parse_json,
+    quoted,
+    shown,
+)
 from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.policy import REPLAY_POLICIES, ReplayPolicy
 from kyren_conformance.profile import Profile, load_profile
@@ -66,11 +74,11 @@ def read_secret_file(path: str, what: str) -> str:
     try:
         text = Path(path).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise ConfigError(f"{what} {path}: no such file") from None
+        raise ConfigError(f"{what} {shown(path)}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{what} {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+        raise ConfigError(f"{what} {shown(path)}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     if not text:
-        raise ConfigError(f"{what} {path}: the file is empty")
+        raise ConfigError(f"{what} {shown(path)}: the file is empty")
     return text
 
 
@@ -107,18 +115,14 @@ def _coerce(f: Field, text: str, source: str) -> Any:
     """The configured text as a value of the field's type: the text itself when a string is valid, else JSON."""
     if "string" in f.types:
         return text
-    expected = f"{source} {text!r}: expected {describe_types(f.types)}"
+    expected = f"{source} {quoted(text)}: expected {describe_types(f.types)}"
     try:
-        value = json.loads(text, parse_constant=_not_json)
+        value = parse_json(text)  # bounded: a 5,000-digit number or 100,000 `[` is a bad value, not a crash
     except ValueError:
         raise ConfigError(expected) from None
     if not f.accepts(value):
         raise ConfigError(expected)
     return value
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")  # json.loads takes NaN and Infinity; JSON does not
 
 
 def _field_value(f: Field, overrides: Mapping[str, str], option: Option, environ: Mapping[str, str]) -> Any:
@@ -170,7 +174,8 @@ def _load_contracts(given: str | Sequence[str] | None) -> list[Contract]:
         for key in (contract.path.stem, f"{contract.http_method} {contract.http_path}"):
             if key in seen:
                 raise ConfigError(
-                    f"--contract: {contract.path} and {seen[key].path} are both {key!r}; one contract per method"
+                    f"--contract: {shown(contract.path)} and {shown(seen[key].path)} are both {key!r}; "
+                    "one contract per method"
                 )
             seen[key] = contract
     return contracts
