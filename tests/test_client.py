@@ -300,13 +300,16 @@ def test_started_is_relative_to_the_run(answering: hostile.LoopbackServer) -> No
 
 def test_a_server_that_silently_closes_kept_alive_connections_is_retried_once() -> None:
     # Without the retry, some sends reuse a connection the server has already closed and get no answer.
+    again = OutgoingRequest(b'{"token": "t", "uuid": "new"}', "application/json", "probe")
     with (
         hostile.LoopbackServer(hostile.one_answer_then_close) as server,
         Client(ClientSettings(server.url), Redactor([])) as client,
     ):
-        exchanges = [client.send("POST", "/close", REQUEST, 0.0) for _ in range(30)]
+        exchanges = [client.send("POST", "/close", REQUEST, 0.0, fresh=lambda: again) for _ in range(30)]
     assert [e.failure for e in exchanges if e.response is None] == []
     assert server.accepted >= 30
+    retried = [e for e in exchanges if e.first_attempt is not None]
+    assert all(e.request_body == again.body and e.first_attempt.request_body == REQUEST.body for e in retried)  # type: ignore[union-attr]
 
 
 def test_send_never_raises(answering: hostile.LoopbackServer) -> None:

@@ -8,6 +8,8 @@ ends whatever read is blocked. `send` never raises: every failure becomes one hu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import email.utils
 import errno
 import heapq
 import http.client
@@ -17,7 +19,9 @@ import ssl
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -31,7 +35,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from kyren_conformance import __version__
-from kyren_conformance.exchange import Exchange, OutgoingRequest, Response
+from kyren_conformance.exchange import Exchange, OutgoingRequest, Response, printable
 from kyren_conformance.redaction import Redactor
 
 __all__ = ["Client", "ClientSettings", "check_target_url"]
@@ -131,13 +135,35 @@ def describe_failure(exc: BaseException, url: str) -> str:
 
 
 def _closed_before_answering(exc: BaseException, progress: _Progress, deadline: _Deadline) -> bool:
-    """A kept-alive connection the server had already closed: worth one more try on a fresh one.
+    """A reused keep-alive connection the server had already closed: worth one more try on a fresh one.
 
     A server may close an idle connection without saying `Connection: close`; the next request on it
-    then meets a reset or an EOF before any byte of answer (RFC 9112, 9.3.1 lets a client retry).
+    then meets a reset or an EOF before any byte of answer (RFC 9112, 9.3.1 lets a client retry). On a
+    fresh connection the same failure is the target's answer to this request, and is never retried.
     """
     lost = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-    return not progress.headers and not deadline.expired and any(isinstance(c, lost) for c in _causes(exc))
+    return (
+        progress.reused
+        and not progress.headers
+        and not deadline.expired
+        and any(isinstance(c, lost) for c in _causes(exc))
+    )
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After value (delay-seconds or an HTTP-date), None when unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value[-9:]) if len(value) <= 9 else None  # a billion seconds is no plan to answer
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -185,8 +211,16 @@ def _os_line(error: OSError, host: str) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = printable(" ".join(str(exc).split()))  # an exception may quote what the target sent
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _as_utf8(text: str) -> str:
+    """A header as the target meant it: http.client reads the head as Latin-1, most servers write UTF-8."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 # --- the deadline ---------------------------------------------------------------------------------------
@@ -301,18 +335,45 @@ def _attach_to_current_send(conn: _Watched) -> None:
         deadline.attach(conn)
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """Reads past every interim (1xx) response to the final one, as RFC 9110 15.2 asks of a client.
+
+    http.client skips `100 Continue` only: a `103 Early Hints` would be taken as the answer, and each later
+    answer would then be read as the answer to the next request on the connection. `begin` skips the
+    headers of what `_read_status` calls a 100, so every 1xx but 101 (a protocol switch we never ask for)
+    is reported as one. (`_read_status` is private to http.client: no public hook reads the status line.)
+    """
+
+    def _read_status(self) -> tuple[str, int, str]:
+        version, status, reason = super()._read_status()  # type: ignore[misc]
+        if 100 <= status < 200 and status != 101:
+            return version, http.client.CONTINUE, reason
+        return version, status, reason
+
+
 class _WatchedHTTPConnection(HTTPConnection):
     kyren_deadline: _Deadline | None = None
+    kyren_requests = 0  # requests sent since this connection was last opened
+    response_class = _FinalResponse
 
     def connect(self) -> None:
         # For HTTPS too: urllib3 sets `sock` before the TLS handshake, so a handshake that drips is cut as well.
         _attach_to_current_send(self)
+        self.kyren_requests = 0
         super().connect()
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         # Called for every request, also on a reused keep-alive connection (where connect is not).
         _attach_to_current_send(self)
-        super().request(*args, **kwargs)
+        progress: _Progress | None = getattr(_sending, "progress", None)
+        if progress is not None:
+            # HTTP connects inside super().request (sock is None until then); HTTPS before it (connect reset
+            # the count): either way, a request that finds an open socket that served before is on a reused one.
+            progress.reused = self.sock is not None and self.kyren_requests > 0
+        try:
+            super().request(*args, **kwargs)
+        finally:
+            self.kyren_requests += 1  # after: an HTTP connect inside super().request resets the count
 
 
 class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
@@ -372,6 +433,7 @@ class _Progress:
     def __init__(self) -> None:
         self.headers = False
         self.body_bytes = 0
+        self.reused = False  # the request went out on a kept-alive connection that had served before
 
     def where(self) -> str:
         if not self.headers:
@@ -415,6 +477,9 @@ class Client:
         self._connections: weakref.WeakSet[_Watched] = weakref.WeakSet()  # every connection used, while alive
         self._watchdog = _Watchdog()
         self._user_agent = f"kyren-conformance/{__version__}"
+        self._lock = threading.Lock()
+        self._closing = threading.Event()  # wakes a send waiting out a Retry-After
+        self.throttled = 0  # answers with status 429 (too many requests), over every send so far
 
     def __enter__(self) -> Client:
         return self
@@ -425,6 +490,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        self._closing.set()
         self._watchdog.stop()
         self._adapter.close()
 
@@ -439,7 +505,72 @@ class Client:
             _shut(conn.sock)
         self._adapter.close()
 
-    def send(self, method: str, path: str, request: OutgoingRequest, run_started: float) -> Exchange:
+    def send(
+        self,
+        method: str,
+        path: str,
+        request: OutgoingRequest,
+        run_started: float,
+        *,
+        fresh: Callable[[], OutgoingRequest] | None = None,
+    ) -> Exchange:
+        """Send one request and return what happened; never raises.
+
+        Within the request's deadline: a `429` with a `Retry-After` the deadline leaves room for is waited
+        out and the same request sent again (it was not processed); a reused keep-alive connection the
+        server had closed is retried once, on a fresh connection, with `fresh()` (the same request with a
+        new request id: the first may have been processed) and never without it. Both show on the Exchange.
+        """
+        started = time.monotonic()
+        deadline = _Deadline(started + self._settings.timeout)
+        first_attempt: Exchange | None = None
+        throttled = 0
+        try:
+            self._watchdog.watch(deadline)
+        except RuntimeError as exc:
+            attempt = _Attempt(method, self._base_url + path, self._headers(request), request, started, run_started)
+            return self._exchange(attempt, time.monotonic(), failure=describe_failure(exc, attempt.url))
+        try:
+            while True:
+                outcome = self._attempt(method, path, request, run_started, deadline)
+                if isinstance(outcome, Exchange):
+                    return outcome  # the request could not be built: nothing was sent
+                attempt, raw, failure, progress, error = outcome
+                if (
+                    error is not None
+                    and fresh is not None
+                    and first_attempt is None
+                    and _closed_before_answering(error, progress, deadline)
+                ):
+                    first_attempt = self._exchange(attempt, time.monotonic(), failure=failure)
+                    request = fresh()
+                    continue
+                if raw is not None and raw.status == 429:
+                    throttled += 1
+                    with self._lock:
+                        self.throttled += 1
+                    wait = retry_after(next((v for k, v in raw.headers if k.lower() == "retry-after"), None))
+                    if wait is not None and time.monotonic() + wait < deadline.at and not self._closing.wait(wait):
+                        continue
+                break
+        finally:
+            deadline.finish()
+        ended = time.monotonic()  # before redaction, which is not the target's time
+        if deadline.expired or ended >= deadline.at:
+            # Whatever the exception, or none: a body without a length "ends" when its socket is shut down.
+            failure = f"no complete answer within {self._settings.timeout:g} s (the whole response; {progress.where()})"
+            attempt = dataclasses.replace(attempt, started=started)  # the whole budget is what ran out
+            return self._exchange(
+                attempt, ended, failure=failure, timed_out=True, first_attempt=first_attempt, throttled=throttled
+            )
+        return self._exchange(
+            attempt, ended, raw=raw, failure=failure, first_attempt=first_attempt, throttled=throttled
+        )
+
+    def _attempt(
+        self, method: str, path: str, request: OutgoingRequest, run_started: float, deadline: _Deadline
+    ) -> Exchange | tuple[_Attempt, _Raw | None, str | None, _Progress, Exception | None]:
+        """One try at sending `request`: what was sent, the answer or why none came, and the exception."""
         started = time.monotonic()
         url = self._base_url + path
         headers = self._headers(request)
@@ -451,31 +582,15 @@ class Client:
             return self._exchange(attempt, time.monotonic(), failure=built)
         headers_sent = cast(dict[str, str], dict(prepared.headers))  # requests types them str | bytes; we set str
         attempt = _Attempt(method, prepared.url or url, headers_sent, request, started, run_started)
-        deadline = _Deadline(started + self._settings.timeout)
         progress = _Progress()
-        raw: _Raw | None = None
-        failure: str | None = None
         try:
-            self._watchdog.watch(deadline)
-            _sending.deadline = deadline
-            raw = self._fetch(prepared, deadline, progress)
+            _sending.deadline, _sending.progress = deadline, progress
+            return attempt, self._fetch(prepared, deadline, progress), None, progress, None
         except Exception as exc:
-            failure = describe_failure(exc, attempt.url)
-            if _closed_before_answering(exc, progress, deadline):
-                try:
-                    raw, failure = self._fetch(prepared, deadline, progress), None
-                except Exception as again:
-                    failure = describe_failure(again, attempt.url)
+            return attempt, None, describe_failure(exc, attempt.url), progress, exc
         finally:
-            _sending.deadline = None
-            deadline.finish()
+            _sending.deadline = _sending.progress = None
             self._connections.update(deadline.connections())
-        ended = time.monotonic()  # before redaction, which is not the target's time
-        if deadline.expired or ended >= deadline.at:
-            # Whatever the exception, or none: a body without a length "ends" when its socket is shut down.
-            failure = f"no complete answer within {self._settings.timeout:g} s (the whole response; {progress.where()})"
-            return self._exchange(attempt, ended, failure=failure, timed_out=True)
-        return self._exchange(attempt, ended, raw=raw, failure=failure)
 
     def _headers(self, request: OutgoingRequest) -> dict[str, str]:
         headers = {"User-Agent": self._user_agent, "Accept": "application/json", "Accept-Encoding": "gzip, deflate"}
@@ -498,7 +613,8 @@ class Client:
             raw: HTTPResponse = response.raw
             body, truncated = self._read_body(raw, progress)
             complete = not truncated
-            return _Raw(response.status_code, response.reason or "", tuple(raw.headers.items()), body, truncated)
+            head = tuple((_as_utf8(name), _as_utf8(value)) for name, value in raw.headers.items())
+            return _Raw(response.status_code, _as_utf8(response.reason or ""), head, body, truncated)
         finally:
             if not complete:
                 # Close rather than drain: the rest of a 300 MB body is not worth reading.
@@ -528,8 +644,10 @@ class Client:
         raw: _Raw | None = None,
         failure: str | None = None,
         timed_out: bool = False,
+        first_attempt: Exchange | None = None,
+        throttled: int = 0,
     ) -> Exchange:
-        """The one place evidence is built, and so the one place it is redacted."""
+        """The one place evidence is built, and so the one place it is redacted (and made printable)."""
         redact = self._redact
         return Exchange(
             method=attempt.method,
@@ -540,23 +658,29 @@ class Client:
             started=attempt.started - attempt.run_started,
             elapsed=ended - attempt.started,
             response=self._response(raw) if raw else None,
-            failure=redact.text(failure) if failure else None,
+            failure=printable(redact.text(failure)) if failure else None,
             timed_out=timed_out,
             secret_echoed=bool(raw and self._echoed(raw)),
             payload=redact.value(attempt.request.payload),
+            first_attempt=first_attempt,
+            throttled=throttled,
         )
 
     def _response(self, raw: _Raw) -> Response:
         cap = self._settings.max_body_bytes
         body = self._redact.bytes_head(raw.body, cap) if raw.truncated else self._redact.bytes(raw.body)
+        # The head is kept printable (ESC written as `\\x1b`): it is quoted in the terminal, and no judgement
+        # needs a control character a field value may not hold anyway (RFC 9110 5.5).
+        headers = tuple((printable(name), printable(value)) for name, value in self._redact.headers(raw.headers))
         return Response(
             status=raw.status,
-            reason=self._redact.text(raw.reason),
-            headers=self._redact.headers(raw.headers),
+            reason=printable(self._redact.text(raw.reason)),
+            headers=headers,
             body=body,
             truncated=raw.truncated,
         )
 
     def _echoed(self, raw: _Raw) -> bool:
+        # Header names count too: a target may echo the token as a name (`X-tok-SECRET: 1`).
         head = "\n".join([raw.reason, *(f"{name}: {value}" for name, value in raw.headers)])
         return self._redact.found_in(head.encode("utf-8", "replace")) or self._redact.found_in(raw.body)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Protocol
+from typing import Protocol, cast
 
 from kyren_conformance.cases import Case
 from kyren_conformance.exchange import Exchange, OutgoingRequest
@@ -22,6 +22,45 @@ Progress = Callable[[int, int], None]  # (requests done, requests planned)
 
 class Sender(Protocol):
     def send(self, method: str, path: str, request: OutgoingRequest, run_started: float) -> Exchange: ...
+
+
+class RetryingSender(Sender, Protocol):
+    """A sender that may resend a request lost on a stale connection, with `fresh()` (a new request id)."""
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        request: OutgoingRequest,
+        run_started: float,
+        *,
+        fresh: Callable[[], OutgoingRequest] | None = None,
+    ) -> Exchange: ...
+
+
+class RateLimit:
+    """At most `per_second` requests a second, spaced evenly, over every thread that shares it (no bursts).
+
+    A staging endpoint behind a rate limiter answers 429 to a burst; spacing the sends avoids that.
+    One RateLimit may be shared by several runners (the methods of one run against one target).
+    """
+
+    def __init__(self, per_second: float) -> None:
+        if not per_second > 0 or per_second == float("inf"):
+            raise ValueError(f"a rate limit must be a positive number of requests per second, not {per_second!r}")
+        self.per_second = per_second
+        self._interval = 1.0 / per_second
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        """Block until this thread's turn: each call takes the next free slot."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            time.sleep(slot - now)
 
 
 _WAKE_UP_SECONDS = 0.25
@@ -85,7 +124,12 @@ class Runner:
         concurrency: int,
         breaker: CircuitBreaker | None = None,
         redact: Callable[[str], str] = str,
+        rate_limit: float | RateLimit | None = None,
+        fresh_ids: Callable[[Case], Case] | None = None,
     ) -> None:
+        """`rate_limit`: requests per second over all sending threads (a RateLimit to share one between runners).
+        `fresh_ids`: the case with new request ids (cases.with_fresh_request_ids); given it, the sender may resend
+        a request lost on a stale keep-alive connection, with a new id. Without it, nothing is ever resent."""
         self.sender = sender
         self.redact = redact
         self.method = method
@@ -93,14 +137,44 @@ class Runner:
         self.concurrency = max(1, concurrency)
         self.breaker = breaker or CircuitBreaker()
         self.started = time.monotonic()
+        self.rate_limit = RateLimit(rate_limit) if isinstance(rate_limit, int | float) else rate_limit
+        self.fresh_ids = fresh_ids
+        self._lock = threading.Lock()
+        self.throttled = 0  # requests answered 429 (too many requests) at least once, in this runner's runs
+        self.retried = 0  # requests resent with a fresh request id after a stale keep-alive connection
+
+    def _send(self, case: Case, steps: list[OutgoingRequest], index: int) -> Exchange:
+        """Send steps[index]; after a retry with a fresh id, the case's later steps take the same new ids."""
+        if self.rate_limit is not None:
+            self.rate_limit.wait()
+        if self.fresh_ids is None:
+            exchange = self.sender.send(self.method, self.path, steps[index], self.started)
+        else:
+            fresh_ids = self.fresh_ids
+            renamed: list[Case] = []
+
+            def fresh() -> OutgoingRequest:
+                rest = dataclasses.replace(case, steps=tuple(steps[index:]))
+                renamed.append(fresh_ids(rest))
+                return renamed[-1].steps[0]
+
+            sender = cast(RetryingSender, self.sender)
+            exchange = sender.send(self.method, self.path, steps[index], self.started, fresh=fresh)
+            if exchange.first_attempt is not None and renamed:
+                steps[index:] = renamed[-1].steps
+        with self._lock:
+            self.throttled += exchange.throttled > 0
+            self.retried += exchange.first_attempt is not None
+        return exchange
 
     def _run_case(self, case: Case) -> tuple[Exchange, ...]:
-        out = []
-        for step in case.steps:
+        out: list[Exchange] = []
+        steps = list(case.steps)
+        for index in range(len(steps)):
             if self.breaker.open:
-                exchange = _not_sent(self.method, self.path, step, self.breaker.reason, self.redact)
+                exchange = _not_sent(self.method, self.path, steps[index], self.breaker.reason, self.redact)
             else:
-                exchange = self.sender.send(self.method, self.path, step, self.started)
+                exchange = self._send(case, steps, index)
                 self.breaker.record(exchange)
             out.append(dataclasses.replace(exchange, case_id=case.id, defect=case.defect))
             if exchange.response is None and len(case.steps) > 1:
