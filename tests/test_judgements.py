@@ -329,3 +329,59 @@ def test_rules_without_their_fields_are_not_applicable() -> None:
     assert "judge_type" in (na("M4", context) or "")
     assert "no required string field" in (na("S1", context) or "")
     assert "no description field" in (na("S3", context) or "")
+
+
+# --- hostile codes and echoes (issue 14) ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value",
+    ["--1", "²", "١٢", "1" * 5000, "1" * 19, "12\n", " 12", "+1", "", 10**19, -(10**19), 1e300, True, None, [1], {}],
+)
+def test_a_hostile_code_is_no_code_and_never_a_crash(value) -> None:
+    from kyren_conformance.judgements import code_of
+
+    answer = ex(200, {"error": value, "description": "x"})
+    assert code_of(answer, ctx()) is None
+    assert judge("M1", [answer])  # a valid request whose answer has no readable code: M1 says so
+    for rule in ("M2", "M3", "M8", "S2", "S3", "S6", "S7"):
+        judge(rule, [answer], ctx(profile=Profile(code_table={0: "Success"})))  # none of them crashes
+
+
+@pytest.mark.parametrize(
+    ("value", "code"), [("0", 0), ("-1", -1), ("9" * 18, 10**18 - 1), (-(10**18) + 1, -(10**18) + 1)]
+)
+def test_codes_of_up_to_18_ascii_digits_are_read(value, code) -> None:
+    from kyren_conformance.judgements import code_of
+
+    assert code_of(ex(200, {"error": value}), ctx()) == code
+
+
+def test_S3_a_whitespace_only_description_is_no_description() -> None:
+    findings = judge("S3", [ex(200, {"error": 2, "description": "   "})])
+    assert len(findings) == 1 and "description='   '" in findings[0].received
+    assert not judge("S3", [ex(200, {"error": 2, "description": " x "})])
+
+
+def _with_headers(headers: tuple[tuple[str, str], ...], *, echoed: bool = False, reason: str = "OK") -> Exchange:
+    plain = ex(200, {"error": 0})
+    assert plain.response is not None
+    response = dataclasses.replace(
+        plain.response, headers=(("Content-Type", "application/json"), *headers), reason=reason
+    )
+    return dataclasses.replace(plain, response=response, secret_echoed=echoed)
+
+
+def test_S4_a_token_echoed_only_in_a_response_header() -> None:
+    # The redactor masks the header's value; the body is clean, and S4 still sees the echo.
+    findings = judge("S4", [_with_headers((("X-Debug", "token=***"),))])
+    assert len(findings) == 1 and "'X-Debug: token=***'" in findings[0].received
+    assert judge("S4", [_with_headers((("X-Debug", "***[:-1]"),))])  # a near miss of the token, masked
+    assert judge("S4", [_with_headers((), reason="OK ***")])  # in the reason phrase
+    assert not judge("S4", [_with_headers((("X-Debug", "token=none"),))])
+
+
+def test_S4_an_echo_with_upper_case_unicode_escapes() -> None:
+    # `\u0054` written `\u0054` or `\u00E9` style: the client flags the echo, the judgement reports it quoted.
+    body = b'{"error": 0, "echo": "***", "raw": "\\u00C9\\u0054"}'
+    findings = judge("S4", [dataclasses.replace(ex(200, raw=body), secret_echoed=True)])
+    assert len(findings) == 1 and "\\\\u00C9" in findings[0].received
+    assert findings[0].level == "SHOULD" and findings[0].exchange is not None

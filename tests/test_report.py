@@ -292,6 +292,11 @@ def test_interrupted_run_writes_an_incomplete_report(contract: Contract, tmp_pat
     assert proc.returncode == 2, seen + rest
     results: dict[str, Any] = json.loads((report.parent / "results.json").read_text())
     assert results["verdict"]["complete"] is False
+    # Never CONFORMANT: not in results.json, not in the method table, not on the terminal's last line.
+    assert results["verdict"]["label"] == "INCOMPLETE"
+    assert {m["verdict"]["label"] for m in results["methods"]} == {"INCOMPLETE"}
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith("INCOMPLETE (interrupted") and "CONFORMANT" not in last, last
     assert not [e.message for e in _results_validator().iter_errors(results)]
     assert {r["outcome"] for r in results["rules"]} == {"not run"}, "a rule that never ran reads as judged"
     page = report.read_text(encoding="utf-8")

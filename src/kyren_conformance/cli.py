@@ -158,15 +158,29 @@ def _check_settings(ns: argparse.Namespace) -> tuple[str | None, tuple[str, ...]
         return str(exc), ()
 
 
+_WRITE_CHECK = b"kyren-conformance write check\n" * 256  # a few KB: a full disk fails on write or fsync, not open
+
+
 def _unwritable_outputs(ns: argparse.Namespace) -> str | None:
-    """Make the output folders and prove they take a file, before a run that could not be saved."""
+    """Make the output folders and prove they take a file, before a run that could not be saved.
+
+    Every output is written whole to a temporary file and moved into place, so each must be a regular file
+    (or not exist yet): a device such as /dev/full opens fine and fails only on the first write, after the run.
+    """
     report = Path(ns.report)
-    for path in {report, Path(ns.junitxml or report.with_name("junit.xml")), Path(ns.json_report or report)}:
-        folder = path.parent
+    json_report = Path(ns.json_report or report.with_name("results.json"))
+    outputs = [report, Path(ns.junitxml or report.with_name("junit.xml")), json_report]
+    outputs.append(json_report.with_name("exchanges.jsonl"))
+    for path in outputs:
+        if path.exists() and not path.is_file():
+            return f"cannot write the results to {path}: not a regular file"
+    for folder in sorted({path.parent for path in outputs}):
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".kyren-write-check-"):
-                pass
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".kyren-write-check-") as probe:
+                probe.write(_WRITE_CHECK)
+                probe.flush()
+                os.fsync(probe.fileno())
         except OSError as exc:
             return f"cannot write the results in {folder}: {exc.strerror or exc}"
     return None
@@ -211,7 +225,7 @@ def run_suite(argv: list[str]) -> int:
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         sys.stderr.write("kyren-conformance: internal error: no conformance test was collected\n")
         return INTERNAL_ERROR
-    if catcher.headline and code in (0, 1, 2):
+    if catcher.headline and code in (0, 1, 2, INTERNAL_ERROR):
         print(f"{catcher.headline} — report: {shown_report}")
     return code
 
@@ -242,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `kyren-conformance ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as exc:  # a crash of the suite is never "not conformant" (Python's own exit 1)
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write(f"kyren-conformance: internal error (not a verdict on the target): {type(exc).__name__}\n")
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -42,6 +42,64 @@ class RuleRecord:
     not_applicable: str | None = None  # why the rule had nothing to check on this run
 
 
+def _answered_in_parallel(answered: list[Exchange]) -> bool:
+    """Whether two answered requests shared most of their time in flight (more than half the shorter one's).
+
+    Not any overlap: on one kept-alive connection the next request may start a few microseconds before the
+    previous one's end is measured (the connection goes back to the pool first).
+    """
+    ordered = sorted(answered, key=lambda e: e.started)
+    for i, a in enumerate(ordered):
+        a_end = a.started + a.elapsed
+        for b in ordered[i + 1 :]:
+            if b.started >= a_end:
+                break
+            shared = min(a_end, b.started + b.elapsed) - b.started
+            if shared > min(a.elapsed, b.elapsed) / 2:
+                return True
+    return False
+
+
+def _most_at_once(exchanges: list[Exchange]) -> int:
+    """The most of these requests in flight at one instant."""
+    events = sorted([(e.started, 1) for e in exchanges] + [(e.started + e.elapsed, -1) for e in exchanges])
+    most = now = 0
+    for _, step in events:  # an end sorts before a start at the same instant: touching is not overlapping
+        now += step
+        most = max(most, now)
+    return most
+
+
+def serves_one_connection_at_a_time(exchanges: list[Exchange], concurrency: int) -> bool:
+    """Whether the run's timeouts are what a target that serves one connection at a time gives many connections.
+
+    Such a target (a single-threaded HTTP/1.1 server) answers every request of one kept-alive connection
+    while the requests on our other connections wait past the deadline. The evidence, all three needed:
+
+    - some requests were answered and some timed out, with more than one request allowed in flight;
+    - no two answered requests were ever in flight at the same time: the target never answered in parallel;
+    - the timed-out requests never filled every connection at once: one connection was being served.
+
+    A multi-threaded target that stalls one request now and then answers in parallel between its stalls,
+    so its stalled requests are M9 failures and are never resent.
+    """
+    answered = [e for e in exchanges if e.response is not None]
+    timed_out = [e for e in exchanges if e.timed_out]
+    if concurrency < 2 or not answered or not timed_out:
+        return False
+    return not _answered_in_parallel(answered) and _most_at_once(timed_out) < concurrency
+
+
+def _fresh(case: Case, contract: Contract) -> Case:
+    """The case with new request ids, to send it again. A case whose request id is no string (a wrong-type case:
+    an array or an object) goes again as it is: its id was never a usable one, and there is nothing to renew."""
+    rid = contract.request_id_field
+    ids = [s.payload.get(rid.name) for s in case.steps if rid is not None and isinstance(s.payload, dict)]
+    if any(value is not None and not isinstance(value, str) for value in ids):
+        return case
+    return with_fresh_request_ids(case, contract)
+
+
 class ConformanceRun:
     """One method's run. A whole-integration run (suite_run.py) makes one per method and gives each the
     target (the shared mock, started on first use), the mock's credentials and one circuit breaker."""
@@ -77,8 +135,10 @@ class ConformanceRun:
         self.started_at = time.time()
         self.send_seconds = 0.0
         self.interrupted = False
+        self.errors: list[str] = []  # internal errors of the suite in this method's checks (exit 3, label ERROR)
         self.unreachable: str | None = None  # why the target counts as unreachable, if it does
         self.resent_one_at_a_time = 0  # cases that timed out under concurrency and were answered alone
+        self.superseded: dict[str, tuple[Exchange, ...]] = {}  # their first, timed-out exchanges: kept as evidence
         self._mock: object | None = None
         self._target = target
         self._breaker = breaker
@@ -150,8 +210,8 @@ class ConformanceRun:
             self._note_unreachable(runner)
         exchanges = self.all_exchanges()
         timed_out = [c for c in todo if any(e.timed_out for e in self.exchanges.get(c.id, ()))]
-        answered = any(e.response is not None for e in exchanges)
-        if timed_out and answered and not runner.breaker.open and self.settings.concurrency > 1:
+        concurrency = self.settings.concurrency
+        if timed_out and not runner.breaker.open and serves_one_connection_at_a_time(exchanges, concurrency):
             self._resend_one_at_a_time(timed_out)
             self._note_unreachable(runner)
 
@@ -186,19 +246,27 @@ class ConformanceRun:
             self._client, self.contract.http_method, self.method_path, concurrency=1, redact=self._redactor.text
         )
         for case in cases:
-            fresh = with_fresh_request_ids(case, self.contract)
+            fresh = _fresh(case, self.contract)
             exchanges = runner.run([fresh])[fresh.id]
             if any(e.timed_out for e in exchanges):
                 break
+            self.superseded[case.id] = self.exchanges[case.id]
             self.exchanges[case.id] = exchanges
             self.resent_one_at_a_time += 1
+
+    def evidence(self) -> list[Exchange]:
+        """Every exchange of the run, the timed-out first tries of resent cases too: what exchanges.jsonl keeps."""
+        return [e for case in self.cases for e in (*self.superseded.get(case.id, ()), *self.exchanges.get(case.id, ()))]
 
     def all_exchanges(self) -> list[Exchange]:
         return [e for case in self.cases for e in self.exchanges.get(case.id, ())]
 
     @property
     def request_count(self) -> int:
-        return sum(1 for e in self.all_exchanges() if not e.not_sent)
+        return sum(1 for e in self.evidence() if not e.not_sent)
+
+    def redact(self, text: str) -> str:
+        return self._redactor.text(text)
 
     def not_applicable(self, rule_id: str) -> str | None:
         """Why a rule has nothing to check on this run (e.g. no code table declared), or None."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from kyren_conformance.contract import Contract, Field
+from kyren_conformance.evidence import REDACTED
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
 from kyren_conformance.policy import ReplayPolicy
@@ -90,17 +92,25 @@ def judgement(
 # --- reading a response -------------------------------------------------------------------------
 
 
+# A code is at most 18 digits: a longer number is no code (and a 5,000-digit one would not even convert).
+MAX_CODE_DIGITS = 18
+_CODE = re.compile(rf"-?[0-9]{{1,{MAX_CODE_DIGITS}}}")  # ASCII digits only: str.isdigit() accepts "²" and "١٢"
+_CODE_LIMIT = 10**MAX_CODE_DIGITS
+
+
 def code_of(exchange: Exchange, ctx: JudgeContext) -> int | None:
     """The result code as an integer (E1: an integer or a digit string), or None if there is none."""
     body = exchange.response.json if exchange.response and exchange.response.is_json else None
     if not isinstance(body, dict):
         return None
     value = body.get(ctx.contract.code_field)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < _CODE_LIMIT:
         return int(value)
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, int) and abs(value) < _CODE_LIMIT:
+        return value
+    if isinstance(value, str) and _CODE.fullmatch(value):
         return int(value)
     return None
 
@@ -410,18 +420,32 @@ def errors_described(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[F
     return found[:20]
 
 
+def _masked_headers(exchange: Exchange) -> list[str]:
+    """The response's header lines (and status line) where the redactor put a secret's mask."""
+    r = exchange.response
+    if r is None:
+        return []
+    lines = [f"{name}: {value}" for name, value in r.headers] + [f"HTTP {r.status} {r.reason}"]
+    return [line for line in lines if REDACTED in line]
+
+
 @judgement("S4", "run")
 def secrets_not_echoed(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
-    return [
-        ctx.finding(
-            "S4",
-            f"a response containing a secret (shown as ***): {shown(e)}",
-            "a response never echoes the token (DESIGN.md E6)",
-            e,
+    found = []
+    for e in exchanges:
+        headers = _masked_headers(e)
+        if not (e.secret_echoed or headers):
+            continue
+        where = f" in {headers[0]!r}" if headers else ""
+        found.append(
+            ctx.finding(
+                "S4",
+                f"a response containing a secret (shown as ***){where}: {shown(e)}",
+                "a response never echoes the token (DESIGN.md E6)",
+                e,
+            )
         )
-        for e in exchanges
-        if e.secret_echoed
-    ]
+    return found
 
 
 def percentile(values: Sequence[float], p: float) -> float:

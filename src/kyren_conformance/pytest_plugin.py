@@ -286,8 +286,14 @@ def _send(config: pytest.Config, run: SuiteRun) -> None:
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     # Send everything before the first test, outside output capture, so progress is visible.
     run = _active_run(session.config)
-    if run is not None and session.items and not session.config.option.collectonly:
-        _send(session.config, run)
+    if run is not None and session.testsfailed:  # pytest stops here "interrupted": for us a crash of the suite
+        run.errors.append(f"{session.testsfailed} error(s) while collecting the conformance tests")
+    elif run is not None and session.items and not session.config.option.collectonly:
+        try:
+            _send(session.config, run)
+        except Exception as exc:  # pytest reports it as an internal error (exit 3); the reports say ERROR
+            run.errors.append(f"sending the requests: {type(exc).__name__}: {exc}")
+            raise
     return (yield)
 
 
@@ -344,7 +350,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             pytest.skip.Exception
         ):
             # A crash of the suite itself is not a verdict on the target.
-            item.config.stash[INTERNAL_ERRORS].append(f"{item.nodeid}: {call.excinfo.typename}: {call.excinfo.value}")
+            error = f"{item.nodeid}: {call.excinfo.typename}: {call.excinfo.value}"
+            item.config.stash[INTERNAL_ERRORS].append(error)
+            suite, method = _active_run(item.config), _method_of(item)
+            if suite is not None and method in suite.runs:  # the reports say ERROR, for this method and the run
+                suite.runs[method].errors.append(error)
+            elif suite is not None:
+                suite.errors.append(error)
         elif call.excinfo.errisinstance(RuleFailure):
             report.longrepr = str(call.excinfo.value)  # the findings, not a traceback into the plugin
     return report
@@ -356,7 +368,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run is None:
         return
     run.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    if session.config.stash.get(INTERNAL_ERRORS, None):
+    if exitstatus == pytest.ExitCode.INTERNAL_ERROR and not _errors(run):  # pytest's own, printed above
+        run.errors.append("pytest stopped with an internal error (the terminal shows it)")
+    if _errors(run) or session.config.stash.get(INTERNAL_ERRORS, []):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
     from kyren_conformance.results import suite_results, write_exchanges, write_json
 
@@ -368,12 +382,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_exchanges(json_report.with_name("exchanges.jsonl"), run)
 
 
+def _errors(run: SuiteRun) -> list[str]:
+    return [*run.errors, *(e for one in run for e in one.errors)]
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = _active_run(config)
-    if run is None or not any(one.exchanges for one in run):
+    if run is None or not (any(one.exchanges for one in run) or _errors(run) or run.interrupted):
         return
     verdict = current_verdict(config)
     terminalreporter.section("kyren-conformance")
+    _failure_lines(terminalreporter, run)
     for line in verdict.info_lines():
         terminalreporter.write_line(line)
     if run.several:
@@ -383,11 +402,38 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for name, one in run.runs.items():
             line = verdict_of(one, interrupted=run.interrupted).headline
             terminalreporter.write_line(f"  {name:<{width}}  {line}")
-    for error in config.stash.get(INTERNAL_ERRORS, []):
+    for error in _errors(run):
         terminalreporter.write_line(f"INTERNAL ERROR (exit 3, not a verdict on the target): {error}", red=True)
-    terminalreporter.write_line(
-        verdict.headline, bold=True, red=verdict.must_failures > 0, green=verdict.must_failures == 0
-    )
+    good = verdict.label in ("CONFORMANT", "CONFORMANT WITH WARNINGS")
+    terminalreporter.write_line(verdict.headline, bold=True, red=not good, green=good)
+
+
+def _failure_lines(terminalreporter: Any, run: SuiteRun) -> None:
+    """The failed checks, one line each, instead of pytest's short summary where that would hide something.
+
+    A dead target fails every check for one reason: one line says so (junit.xml and results.json keep each
+    test). Off a terminal (a CI log) pytest cuts each reason at 80 columns: the lines are written whole here.
+    """
+    failed = [*terminalreporter.stats.get("failed", ()), *terminalreporter.stats.get("error", ())]
+    if not failed or (terminalreporter.isatty() and not run.unreachable):
+        return
+    terminalreporter.reportchars = "".join(c for c in terminalreporter.reportchars if c not in "fE")
+    if run.unreachable:
+        terminalreporter.write_line(
+            f"{len(failed)} checks failed because the target is unreachable: {run.unreachable} "
+            "(each check is in junit.xml and results.json)",
+            red=True,
+        )
+        return
+    for report in failed:
+        word = "FAILED" if report.when == "call" and report.failed else "ERROR"
+        terminalreporter.write_line(f"{word} {report.nodeid} - {_reason(report)}")
+
+
+def _reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    text = longrepr if isinstance(longrepr, str) else getattr(getattr(longrepr, "reprcrash", None), "message", "")
+    return str(text or report.longreprtext).strip().split("\n", 1)[0]
 
 
 def current_verdict(config: pytest.Config) -> Verdict:

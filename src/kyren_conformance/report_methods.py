@@ -39,6 +39,14 @@ def method_view(results: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str,
     }
 
 
+def _label(results: Mapping[str, Any], row: Mapping[str, Any]) -> str:
+    """A method's label: its own, unless the run did not finish (then never a conformant one)."""
+    own = row["verdict"]["label"]
+    if results["verdict"]["complete"] or own in ("ERROR", "INCOMPLETE"):
+        return str(own)
+    return s.verdict_label(results)
+
+
 def _review_cell(row: Mapping[str, Any]) -> str:
     pending = row["errata_to_review"]
     if not pending:
@@ -51,8 +59,9 @@ def methods_table(results: Mapping[str, Any]) -> str:
     rows = []
     for row in results["methods"]:
         verdict = row["verdict"]
-        label = verdict["label"] if results["verdict"]["complete"] else "INCOMPLETE"
-        outcome = "failed" if verdict["must_failures"] else "warned" if verdict["should_warnings"] else "passed"
+        label = _label(results, row)
+        failed = verdict["must_failures"] or label in ("NOT CONFORMANT", "ERROR")
+        outcome = "failed" if failed else "warned" if verdict["should_warnings"] or label == "INCOMPLETE" else "passed"
         tag = "strong" if outcome != "passed" else "span"
         rows.append(
             f'<tr id="method-{s._e(row["name"])}-row" class="kc-r-{outcome}">'
@@ -94,7 +103,7 @@ def method_block(results: Mapping[str, Any], row: Mapping[str, Any], ctx: s.Repo
     """One method's heading, then its traceability, findings, INFO and errata, anchors scoped to it."""
     view = method_view(results, row)
     name = row["name"]
-    verdict = row["verdict"]["label"] if results["verdict"]["complete"] else "INCOMPLETE"
+    verdict = _label(results, row)
     head = (
         f'<section id="method-{s._e(name)}" class="kc kc-method">'
         f"<h2>{s._e(row['title'] or row['method'])}: {s._e(verdict)}</h2>"

@@ -65,7 +65,10 @@ def _yes(flag: object) -> str:
 
 # --- verdict -----------------------------------------------------------------------------------
 def verdict_label(results: Mapping[str, Any]) -> str:
+    """The label of the run: INCOMPLETE or ERROR when it did not finish, never what its rules read so far."""
     verdict = results["verdict"]
+    if verdict["label"] == "ERROR" or verdict.get("errors"):
+        return "ERROR"
     return verdict["label"] if verdict["complete"] else "INCOMPLETE"
 
 
@@ -76,11 +79,17 @@ def title(results: Mapping[str, Any], contract_title: str) -> str:
     return f"{verdict_label(results)}: {contract_title or ident['method']} at {target} (kyren-conformance)"
 
 
+_BANNER_CLASS = {
+    "ERROR": "kc-error",
+    "INCOMPLETE": "kc-incomplete",
+    "NOT CONFORMANT": "kc-fail",
+    "CONFORMANT WITH WARNINGS": "kc-warn",
+    "CONFORMANT": "kc-pass",
+}
+
+
 def _banner_class(results: Mapping[str, Any]) -> str:
-    verdict = results["verdict"]
-    if not verdict["complete"]:
-        return "kc-incomplete"
-    return "kc-fail" if verdict["must_failures"] else "kc-warn" if verdict["should_warnings"] else "kc-pass"
+    return _BANNER_CLASS[verdict_label(results)]
 
 
 def _so_far(results: Mapping[str, Any]) -> str:
@@ -89,7 +98,7 @@ def _so_far(results: Mapping[str, Any]) -> str:
         return "No rule was judged before it stopped."
     return (
         f"{judged} of {len(results['rules'])} rules were judged before it stopped, and read "
-        f"{_e(results['verdict']['label'])}; the others are marked “not run” below."
+        f"{_e(results['verdict'].get('so_far', results['verdict']['label']))}; the others are marked “not run” below."
     )
 
 
@@ -101,7 +110,15 @@ def banner(results: Mapping[str, Any]) -> str:
         f"{' · strict: SHOULD warnings fail' if ident['strict'] else ''}"
     )
     lines = [f'<h2 class="kc-verdict">{_e(verdict_label(results))}</h2>', f'<p class="kc-counts">{counts}</p>']
-    if not verdict["complete"]:
+    errors = verdict.get("errors") or []
+    if errors:
+        listed = "".join(f"<li><code>{_e(error)}</code></li>" for error in errors[:10])
+        more = f"<li>… and {len(errors) - 10} more</li>" if len(errors) > 10 else ""
+        lines.append(
+            "<p><strong>No verdict on the target: the suite itself failed (an internal error, exit 3).</strong> "
+            f'{_so_far(results)}</p><ul class="kc-errors">{listed}{more}</ul>'
+        )
+    elif not verdict["complete"]:
         lines.append(f"<p><strong>Not a sign-off verdict: the run was interrupted.</strong> {_so_far(results)}</p>")
     target = "the embedded reference mock" if ident["embedded_mock"] else ident["target_url"]
     lines.append(
@@ -390,6 +407,7 @@ footer{order:3}
 .kc-warn{background:#fffaf0;border-color:#c05621}.kc-warn h2.kc-verdict{color:#9c4221}
 .kc-fail{background:#fff5f5;border-color:#c53030}.kc-fail h2.kc-verdict{color:#9b2c2c}
 .kc-incomplete{background:#fefcbf;border-color:#744210;border-style:dashed}.kc-incomplete h2.kc-verdict{color:#744210}
+.kc-error{background:#fed7d7;border-color:#742a2a;border-style:dashed}.kc-error h2.kc-verdict{color:#742a2a}
 .kc-nav{font-size:13px}
 .kc-table{border-collapse:collapse;width:100%;border:1px solid #e2e8f0}
 .kc-table th,.kc-table td{border:1px solid #e2e8f0;padding:5px 8px;text-align:left;vertical-align:top}

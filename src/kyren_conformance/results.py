@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
         )
     return {
         "suite": {"name": "kyren-conformance", "version": __version__},
-        "verdict": _verdict_data(verdict, complete),
+        "verdict": _verdict_data(verdict, complete, run.redact),
         "identity": {
             "target_url": run.target_url,
             "embedded_mock": run.settings.target_url is None,
@@ -134,6 +135,7 @@ def method_summary(run: ConformanceRun, *, interrupted: bool) -> dict[str, Any]:
             "label": verdict.label,
             "must_failures": verdict.must_failures,
             "should_warnings": verdict.should_warnings,
+            "so_far": verdict.so_far,
         },
         "requests": verdict.requests,
         "info": _info(verdict, run.resent_one_at_a_time),
@@ -145,10 +147,11 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
     each tagged with its method. A one-method run reads as it always has, plus its one-row method table."""
     interrupted = not complete
     overall = verdict_of(suite, interrupted=interrupted)
+    complete = complete and not overall.errors  # a crash of the suite leaves the run unfinished too
     per_method = [(run, results_of(run, verdict_of(run, interrupted=interrupted), complete=complete)) for run in suite]
     if not suite.several:
         results = per_method[0][1]
-        results["verdict"] = _verdict_data(overall, complete)
+        results["verdict"] = _verdict_data(overall, complete, _redactor(suite))
     else:
         first = per_method[0][1]
         identity = dict(first["identity"])
@@ -165,7 +168,7 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
         )
         results = {
             "suite": first["suite"],
-            "verdict": _verdict_data(overall, complete),
+            "verdict": _verdict_data(overall, complete, _redactor(suite)),
             "identity": identity,
             "rules": [],
             "findings": [],
@@ -178,13 +181,27 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
     return results
 
 
-def _verdict_data(verdict: Verdict, complete: bool) -> dict[str, Any]:
+def _verdict_data(verdict: Verdict, complete: bool, redact: Callable[[str], str] = str) -> dict[str, Any]:
     return {
         "label": verdict.label,
         "must_failures": verdict.must_failures,
         "should_warnings": verdict.should_warnings,
         "complete": complete,
+        "so_far": verdict.so_far,
+        "strict": verdict.strict,
+        "errors": [redact(e) for e in verdict.errors],
     }
+
+
+def _redactor(suite: SuiteRun) -> Callable[[str], str]:
+    """An internal error's message may quote anything the suite held: every method's secrets are masked in it."""
+
+    def redact(text: str) -> str:
+        for run in suite:
+            text = run.redact(text)
+        return text
+
+    return redact
 
 
 def _info(verdict: Verdict, resent: int) -> dict[str, Any]:
@@ -205,8 +222,11 @@ def write_exchanges(path: Path, suite: SuiteRun) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as out:
         for run in suite:
-            for e in run.all_exchanges():
+            superseded = {id(e) for tries in run.superseded.values() for e in tries}
+            for e in run.evidence():
                 data = {"method": run.name, **exchange_data(e, run.secret_env)}
+                if id(e) in superseded:  # timed out under concurrency, then answered when resent alone
+                    data["superseded_by_resend"] = True
                 out.write(json.dumps(data, ensure_ascii=False) + "\n")
     tmp.replace(path)
 

@@ -37,6 +37,7 @@ class SuiteRun:
         self.target_url = first.target_url
         self.started_at = time.time()
         self.interrupted = False
+        self.errors: list[str] = []  # internal errors of the suite outside any one method's checks (exit 3)
         self._breaker = CircuitBreaker()
         self._mock: Any = None
         contracts = [m.contract for m in settings.methods]
