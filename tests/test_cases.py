@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from kyren_conformance.cases import build_cases, near_misses
 from kyren_conformance.contract import load_contract
 from kyren_conformance.resources import default_contract_path
@@ -84,6 +86,41 @@ def test_near_misses_differ_from_the_real_value() -> None:
         "one_char_shorter": "Ab",
         "one_char_longer": "Ab11",
         "padded": " Ab1 ",
+        "trailing_space": "Ab1 ",
+        "last_char_changed": "Abx",
         "case_swapped": "aB1",
     }
     assert "case_swapped" not in near_misses("123")
+    # the changed last character differs whatever the case, so a case-insensitive compare refuses it too
+    assert near_misses("abX")["last_char_changed"] == "aby"
+    assert near_misses("abx")["last_char_changed"] == "aby"
+    assert near_misses("a") == {"one_char_longer": "aa", "padded": " a ", "trailing_space": "a ",
+                                "last_char_changed": "x", "case_swapped": "A"}  # fmt: skip
+
+
+def test_every_credential_field_gets_the_trailing_space_and_same_length_probes() -> None:
+    cases = {c.id: c for c in build_cases(CONTRACT, VALUES, 0)}
+    for field in ("secureLogin", "token"):
+        real = VALUES[field]
+        for kind, sent in (("trailing_space", real + " "), ("last_char_changed", real[:-1] + "x")):
+            case = cases[f"wrong_credential[{field}-{kind}]"]
+            assert case.rules == ("M5",) and case.defect == f"auth:{field}"
+            (step,) = case.steps
+            payload = json.loads(step.body)
+            assert payload[field] == sent and len(sent) == len(real) + (kind == "trailing_space")
+            assert {k: v for k, v in payload.items() if k not in (field, "uuid")} == {
+                k: v for k, v in VALUES.items() if k != field
+            }
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 7, 8, 12345])
+def test_every_field_gets_a_4_byte_utf8_value_under_M6_whatever_the_seed(seed: int) -> None:
+    cases = {c.id: c for c in build_cases(CONTRACT, VALUES, seed)}
+    for field in CONTRACT.fields:
+        case = cases[f"malformed_input[{field.name}-four_byte_utf8]"]
+        assert case.rules == ("M6",)
+        (step,) = case.steps
+        sent = json.loads(step.body)[field.name]
+        assert any(ord(c) > 0xFFFF for c in sent) and len(sent.encode("utf-8")) > len(sent)
+        assert "\\U" not in step.body.decode() and "\\ud83c" not in step.body.decode()  # raw UTF-8, not escaped
+        assert b"\xf0\x9f" in step.body  # the 4-byte sequence itself is on the wire

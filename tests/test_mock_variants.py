@@ -162,6 +162,17 @@ DEFECTS: dict[str, Callable[[Probe], bool]] = {
         for t in (p.server.credentials[p.secret][:-1], p.server.credentials[p.secret] + "x")
     ),
     "credentials-trimmed": lambda p: p.succeeded(p.post(p.body(**{p.secret: f" {p.server.credentials[p.secret]} "}))),
+    "credentials-rstrip": lambda p: (
+        all(p.succeeded(p.post(p.body(**{name: p.server.credentials[name] + " "}))) for name in (p.secret, p.login))
+        and not p.succeeded(p.post(p.body(**{p.secret: " " + p.server.credentials[p.secret]})))
+    ),
+    "token-ignores-last-char": lambda p: p.succeeded(
+        p.post(p.body(**{p.secret: p.server.credentials[p.secret][:-1] + "\u00e9"}))  # no token ends in é
+    ),
+    "crash-on-4-byte-utf8": lambda p: (
+        p.post(p.body(**{p.value: "\U0001f600"})).status_code == 500
+        and p.post(p.body(**{p.value: "\u00e9\u4e2d"})).status_code < 500  # 2- and 3-byte characters are fine
+    ),
     "case-insensitive-token": lambda p: p.succeeded(
         p.post(p.body(**{p.secret: p.server.credentials[p.secret].swapcase()}))
     ),

@@ -62,6 +62,9 @@ class _Builder:
             "long": draw(strategies.long_text()),
             "non_ascii": draw(strategies.non_ascii_text()),
             "control_chars": draw(strategies.control_text()),
+            # fixed, not drawn: a server that fails only on 4-byte UTF-8 (a MySQL `utf8` column) is caught on
+            # every seed, under M6, rather than on the seeds whose draw happens to hold an emoji
+            "four_byte_utf8": strategies.FOUR_BYTE_TEXT,
         }
         # Drawn on first use only, so a contract of string fields draws exactly what it always drew.
         self._lazy: dict[str, Any] = {}
@@ -181,11 +184,24 @@ def _wrong_types(b: _Builder) -> list[Case]:
 
 
 def near_misses(real: str) -> dict[str, str]:
-    """Values an integrator's comparison gets wrong: prefix, suffix, case-insensitive or trimmed matches."""
-    out = {"one_char_shorter": real[:-1], "one_char_longer": real + real[-1:], "padded": f" {real} "}
+    """Values an integrator's comparison gets wrong: prefix, suffix, case-insensitive or trimmed matches, one that
+    ignores the last character. Each holds the real value or all of it but its last character, so the redaction's
+    masks of the secret and of `one_char_shorter` cover every one (conformance_run._secrets)."""
+    out = {
+        "one_char_shorter": real[:-1],
+        "one_char_longer": real + real[-1:],
+        "padded": f" {real} ",
+        "trailing_space": real + " ",  # a right trim only (rstrip, a CHAR(n) column) still refuses `padded`
+        "last_char_changed": real[:-1] + _other_char(real[-1:]),  # the same length: a compare that stops one short
+    }
     if real.swapcase() != real:
         out["case_swapped"] = real.swapcase()
     return {k: v for k, v in out.items() if v and v != real}
+
+
+def _other_char(last: str) -> str:
+    """A letter that differs from `last` whatever the case: a case-insensitive compare must not make it pass."""
+    return "x" if last.casefold() != "x" else "y"
 
 
 def _wrong_credentials(b: _Builder) -> list[Case]:

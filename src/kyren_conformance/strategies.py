@@ -14,6 +14,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 LONG_VALUE_BYTES = 8192
+# Characters outside the Basic Multilingual Plane: 4 bytes in UTF-8, a surrogate pair in UTF-16.
+FOUR_BYTE_TEXT = "player \U0001f3b0\U0001f600"
 
 _scalars = st.one_of(st.integers(-(2**31), 2**31), st.text(max_size=8), st.booleans(), st.none())
 

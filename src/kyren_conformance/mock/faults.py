@@ -145,6 +145,20 @@ class CredentialsTrimmed(Reference):
         return super().credential_matches(field, trimmed, configured)
 
 
+@fault("credentials-rstrip", "credentials are compared after a right trim (a CHAR(n) column, rstrip)", "M5")
+class CredentialsRstrip(Reference):
+    def credential_matches(self, field: Field, sent: Any, configured: str) -> bool:
+        return super().credential_matches(field, sent.rstrip() if isinstance(sent, str) else sent, configured)
+
+
+@fault("token-ignores-last-char", "the secret's last character is never compared (an off-by-one loop)", "M5")
+class TokenIgnoresLastChar(Reference):
+    def credential_matches(self, field: Field, sent: Any, configured: str) -> bool:
+        if field.secret and isinstance(sent, str) and len(sent) == len(configured):
+            return sent[:-1] == configured[:-1]
+        return super().credential_matches(field, sent, configured)
+
+
 @fault("secure-login-not-checked", "the partner id is required but never compared", "M5")
 class SecureLoginNotChecked(Reference):
     def credential_matches(self, field: Field, sent: Any, configured: str) -> bool:
@@ -300,6 +314,14 @@ class NonAsciiCrash(Reference):
             page = b"<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>"
             return Reply(502, (("Content-Type", "text/html"),), page)
         return super().render(answer, call)
+
+
+@fault("crash-on-4-byte-utf8", "a character outside the BMP (an emoji) fails a 3-byte utf8 column (HTTP 500)", "M6")
+class CrashOn4ByteUtf8(Reference):
+    def screen(self, call: Call) -> Answer | None:
+        if any(isinstance(v, str) and any(ord(c) > 0xFFFF for c in v) for v in self._obj(call).values()):
+            return self.refuse(INTERNAL, "Incorrect string value: '\\xF0\\x9F\\x8E\\xB0'", status=500)
+        return super().screen(call)
 
 
 # -- M7 / M8: request id replay --------------------------------------------------------------------
