@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from kyren_conformance.exchange import Exchange
+from kyren_conformance.exchange import Exchange, printable
 from kyren_conformance.findings import Finding
 
 REDACTED = "***"
@@ -65,7 +65,7 @@ def curl_command(exchange: Exchange, secret_env: str = "KYREN_TOKEN") -> str:
 
 
 def _body(data: bytes, truncated: bool = False) -> str:
-    text = data[:BODY_SHOWN].decode("utf-8", "backslashreplace")
+    text = printable(data[:BODY_SHOWN].decode("utf-8", "backslashreplace"), keep="\n\t")
     more = len(data) > BODY_SHOWN or truncated
     return text + (f" … ({len(data)} bytes kept{', cut at the cap' if truncated else ''})" if more else "")
 
@@ -78,6 +78,10 @@ def describe_exchange(exchange: Exchange, secret_env: str = "KYREN_TOKEN") -> st
         lines.append(f"  got: no answer after {exchange.elapsed:.3f} s: {exchange.failure}")
     else:
         r = exchange.response
+        if exchange.first_attempt is not None:
+            lines.append(f"  resent with a fresh request id after: {exchange.first_attempt.failure}")
+        if exchange.throttled:
+            lines.append(f"  throttled: {exchange.throttled} answer(s) 429 before this one")
         lines.append(f"  got: HTTP {r.status} {r.reason} in {exchange.elapsed * 1000:.1f} ms")
         lines += [f"    {name}: {value}" for name, value in r.headers]
         lines.append(f"    body: {_body(r.body, r.truncated)}")
@@ -98,4 +102,6 @@ def failure_text(
             lines.append(describe_exchange(f.exchange, secret_env))
     if len(findings) > shown:
         lines.append(f"(evidence shown for the first {shown} findings)")
-    return "\n".join(lines)
+    # The one place what pytest prints is built: whatever the target sent (quoted in a finding's message, a
+    # header, a body) reaches the terminal with its control characters written out, never acted on.
+    return printable("\n".join(lines), keep="\n\t")

@@ -135,10 +135,15 @@ class Reference:
             refusal = step(call)
             if refusal is not None:
                 return refusal
+        # Authenticate before the replay cache: a known request id must not let a wrong credential through,
+        # and a refused request is not remembered (it was not processed; its id is not spent).
+        refusal = self.authenticate(call)
+        if refusal is not None:
+            return refusal
         first = self.recall(call)
         if first is not None:
             return self.replayed(call, first)
-        answer = self.authenticate(call) or self.succeed(call)
+        answer = self.succeed(call)
         self.remember(call, answer)
         return answer
 
