@@ -21,6 +21,7 @@ from typing import Any
 from kyren_conformance.contract import Contract, ContractError, load_contract
 from kyren_conformance.mock import DIALECTS, FAULTS, MockServer, reference_code_table
 from kyren_conformance.resources import default_contract_path
+from kyren_conformance.settings import MAX_TIMEOUT
 from kyren_conformance.usage import UsageParser
 
 
@@ -162,16 +163,25 @@ def run_mutation(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="variants run at once")
     parser.add_argument("--only", action="append", metavar="NAME", help="only these faults or dialects")
     ns = parser.parse_args(argv)
+    if not 0 < ns.timeout <= MAX_TIMEOUT:  # NaN too: every run would be a usage error, every fault "SURVIVED"
+        parser.error(f"--timeout {ns.timeout:g}: expected a positive number of seconds, at most {MAX_TIMEOUT:g}")
+    if ns.jobs < 1:
+        parser.error(f"--jobs {ns.jobs}: expected at least 1")
+    plan = [("fault", n) for n in sorted(FAULTS)] + [("dialect", n) for n in sorted(DIALECTS)]
+    unknown = sorted(set(ns.only or ()) - {n for _, n in plan})
+    if unknown:  # a typo must not measure nothing and report success
+        parser.error(
+            f"--only {unknown[0]!r}: no such fault or dialect; expected one of: {', '.join(n for _, n in plan)}"
+        )
     try:
         contract = load_contract(ns.contract)
     except ContractError as exc:
         print(f"kyren-conformance mutation: {exc}", file=sys.stderr)
         return 4
-    plan = [("fault", n) for n in sorted(FAULTS)] + [("dialect", n) for n in sorted(DIALECTS)]
     if ns.only:
         plan = [(k, n) for k, n in plan if n in ns.only]
     started = time.monotonic()
-    with ThreadPoolExecutor(max(1, ns.jobs)) as pool:
+    with ThreadPoolExecutor(ns.jobs) as pool:
         outcomes = list(pool.map(lambda kn: run_variant(contract, kn[0], kn[1], ns.timeout, ns.timeout * 2), plan))
     print(_table(outcomes))
     faults = [o for o in outcomes if o.kind == "fault"]
