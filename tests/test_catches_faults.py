@@ -98,3 +98,16 @@ def test_dialect_is_conformant(contract: Contract, tmp_path: Path, name: str) ->
     extra = ("--uuid-replay", "reject") if name == "replay-rejects" else ()
     result = _run_against(contract, tmp_path, dialect=name, extra=extra)
     assert result.code == 0, f"{name} wrongly failed:\n{result.output[-4000:]}"
+
+
+def test_one_connection_at_a_time_is_resent_alone_and_its_first_tries_kept(contract: Contract, tmp_path: Path) -> None:
+    # The timings show a target that serves one connection at a time: its timeouts are resent one at a
+    # time (and pass), and the timed-out first tries stay in exchanges.jsonl as evidence.
+    result = _run_against(contract, tmp_path, dialect="one-connection-at-a-time")
+    assert result.code == 0, result.output[-3000:]
+    resent = result.results["info"]["resent_one_at_a_time"]
+    assert resent >= 1, "no case timed out under concurrency: the dialect did not show itself"
+    lines = [json.loads(line) for line in (result.report_dir / "exchanges.jsonl").read_text().splitlines()]
+    first_tries = [e for e in lines if e.get("superseded_by_resend")]
+    assert len(first_tries) == resent and all(e["response"] is None for e in first_tries)
+    assert "serve one connection at a time" in result.output

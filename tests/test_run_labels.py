@@ -302,3 +302,31 @@ def test_a_stall_on_a_parallel_server_fails_M9_and_is_never_resent(
     assert result.results["info"]["resent_one_at_a_time"] == 0
     stalled = [f for f in result.results["findings"] if f["rule"] == "M9"]
     assert stalled and all("no complete answer within 1 s" in f["received"] for f in stalled)
+
+
+_SEND_CRASH_PLUGIN = """
+from kyren_conformance import suite_run
+
+
+def _boom(self, progress=None):
+    raise TypeError("injected crash while sending")
+
+
+def pytest_configure(config):
+    suite_run.SuiteRun.send_all = _boom
+"""
+
+
+def test_a_crash_while_sending_is_exit_3_with_the_reports_saying_ERROR(contract: Contract, tmp_path: Path) -> None:
+    (tmp_path / "crash_send.py").write_text(_SEND_CRASH_PLUGIN)
+    result = _mock_run(contract, tmp_path, PYTEST_ADDOPTS="-p crash_send", PYTHONPATH=str(tmp_path))
+    assert result.code == 3, result.output[-3000:]
+    assert {"report.html", "junit.xml", "results.json", "exchanges.jsonl"} <= {
+        p.name for p in result.report_dir.iterdir()
+    }
+    verdict = result.results["verdict"]
+    assert verdict["label"] == "ERROR" and any("injected crash while sending" in e for e in verdict["errors"])
+    assert not _schema_errors(result.results)
+    page = (result.report_dir / "report.html").read_text(encoding="utf-8")
+    assert re.search(r'class="kc kc-banner kc-error".*?>ERROR<', page, flags=re.S)
+    assert result.output.strip().splitlines()[-1].startswith("ERROR (")
