@@ -277,3 +277,25 @@ def test_fuzz_near_valid_files_give_only_the_documented_error(
             loader(folder / name)
         except ContractError as exc:
             assert "\n" not in str(exc)
+
+
+def test_a_missing_or_unreadable_profile_is_one_line(tmp_path: Path) -> None:
+    assert load_profile(None) == load_profile(_write_profile(tmp_path, "{}"))  # no file: the defaults
+    _one_line_error(tmp_path / "absent.json", r"profile .*absent\.json: cannot read it \(No such file", load_profile)
+    _one_line_error(tmp_path, r"profile .*: cannot read it \(Is a directory\)", load_profile)
+
+
+def _write_profile(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "profile.json"
+    path.write_text(text)
+    return path
+
+
+def test_a_contract_folder_with_a_line_break_in_its_name_is_one_line(tmp_path: Path) -> None:
+    from kyren_conformance.resources import contract_paths
+
+    folder = tmp_path / "no\ncontracts"
+    folder.mkdir()
+    with pytest.raises(ValueError, match=r"--contract '.*no\\ncontracts': a folder with no contract") as info:
+        contract_paths([str(folder)])
+    assert "\n" not in str(info.value)
