@@ -295,6 +295,83 @@ def slow_or_fast(conn: socket.socket, server: LoopbackServer) -> None:
         conn.sendall(_head(length=len(payload)) + payload)
 
 
+# --- odd and hostile answers (issue 14; tests/test_hostile_network.py) -------------------------------------
+
+# What a target may put in its head and body to act on the terminal of whoever reads the verdict: set the
+# window title, clear the screen, recolour, move the cursor (C1 CSI, 0x9b, as Latin-1 in the head).
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m"
+
+
+def raw_answer(head: bytes, body: bytes) -> Handler:
+    """Answers every request on the connection with these bytes: `head` is the status line and headers,
+    without Content-Length (added here) or the blank line."""
+
+    def handler(conn: socket.socket, server: LoopbackServer) -> None:
+        while server.read_request(conn) is not None:
+            conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    return handler
+
+
+def interim_then_numbered(interim: bytes) -> Handler:
+    """Sends `interim` (1xx responses) before each answer; the answer's body numbers the request it answers
+    on the connection, `{"error": 0, "n": 1}`, so that an answer read for the wrong request shows."""
+
+    def handler(conn: socket.socket, server: LoopbackServer) -> None:
+        n = 0
+        while server.read_request(conn) is not None:
+            n += 1
+            body = b'{"error": 0, "n": %d}' % n
+            conn.sendall(interim + _head(length=len(body)) + body)
+
+    return handler
+
+
+def drops_the_second_request(conn: socket.socket, server: LoopbackServer) -> None:
+    """Answers the first request of a connection; reads the second and closes without answering: a
+    kept-alive connection the server closed as the next request arrived (its idle timeout, say)."""
+    request = server.read_request(conn)
+    if request is None:
+        return
+    body = b'{"error": 0}'
+    conn.sendall(_head(length=len(body)) + body)
+    if server.read_request(conn) is not None:
+        conn.shutdown(socket.SHUT_WR)
+
+
+def throttle_first(times: int, retry_after: str | None) -> Handler:
+    """Answers the server's first `times` requests 429 (with this Retry-After, if any), the rest 200."""
+    counter = itertools.count()
+    lock = threading.Lock()
+
+    def handler(conn: socket.socket, server: LoopbackServer) -> None:
+        while server.read_request(conn) is not None:
+            with lock:
+                n = next(counter)
+            if n < times:
+                extra = f"Retry-After: {retry_after}\r\n" if retry_after is not None else ""
+                body = b'{"error": 429, "description": "slow down"}'
+                conn.sendall(_head(429, "Too Many Requests", length=len(body), extra=extra) + body)
+            else:
+                body = b'{"error": 0}'
+                conn.sendall(_head(length=len(body)) + body)
+
+    return handler
+
+
+def requests_received(server: LoopbackServer) -> list[bytes]:
+    """The bodies of every request the server read, in order (all requests of these tests have one)."""
+    received = bytes(server.received)
+    bodies = []
+    for part in received.split(b"POST ")[1:]:
+        head, _, rest = part.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        bodies.append(rest[:length])
+    return bodies
+
+
 def tls_server_context(cert: trustme.LeafCert) -> ssl.SSLContext:
     """A server context for a certificate issued by a private (`trustme`) CA."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
