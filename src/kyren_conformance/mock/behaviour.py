@@ -114,6 +114,9 @@ class Reference:
     replay_capacity: ClassVar[int] = 100_000
     # True: the server serves one connection at a time, as a single-threaded HTTP/1.1 server does.
     one_connection_at_a_time: ClassVar[bool] = False
+    # True: a repeated request id is answered from the replay cache before the credentials are checked, so a
+    # wrong token with a known id gets the first answer (a defect; only a fault sets it).
+    replay_before_auth: ClassVar[bool] = False
 
     def __init__(self, contract: Contract, credentials: Mapping[str, Any], *, fault_delay: float = 15.0) -> None:
         self.contract = contract
@@ -135,15 +138,17 @@ class Reference:
             refusal = step(call)
             if refusal is not None:
                 return refusal
-        # Authenticate before the replay cache: a known request id must not let a wrong credential through,
-        # and a refused request is not remembered (it was not processed; its id is not spent).
-        refusal = self.authenticate(call)
-        if refusal is not None:
-            return refusal
+        if not self.replay_before_auth:
+            # Authenticate before the replay cache: a known request id must not let a wrong credential through.
+            refusal = self.authenticate(call)
+            if refusal is not None:
+                if self.recall(call) is None:  # the id is spent; a refusal never replaces a first answer
+                    self.remember(call, refusal)
+                return refusal
         first = self.recall(call)
         if first is not None:
             return self.replayed(call, first)
-        answer = self.succeed(call)
+        answer = self.authenticate(call) or self.succeed(call)
         self.remember(call, answer)
         return answer
 
