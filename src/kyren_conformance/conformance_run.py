@@ -20,7 +20,7 @@ from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
 from kyren_conformance.judgements import REGISTRY, JudgeContext
 from kyren_conformance.redaction import Redactor
-from kyren_conformance.runner import CircuitBreaker, Progress, Runner
+from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Runner
 from kyren_conformance.settings import RunSettings
 
 
@@ -111,6 +111,7 @@ class ConformanceRun:
         values: Mapping[str, Any] | None = None,
         target: Callable[[], str] | None = None,
         breaker: CircuitBreaker | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.settings = settings
         self.contract = settings.contract
@@ -142,6 +143,9 @@ class ConformanceRun:
         self._mock: object | None = None
         self._target = target
         self._breaker = breaker
+        self._rate_limit = rate_limit  # one for the whole run: a target's limit is not per method
+        self.throttled = 0  # requests answered 429 at least once (and waited out)
+        self.retried = 0  # requests resent with a fresh request id after a stale keep-alive connection
         self._client: Client | None = None
         self._redactor = Redactor(self.secrets)
 
@@ -201,12 +205,16 @@ class ConformanceRun:
             concurrency=self.settings.concurrency,
             breaker=self._breaker,
             redact=self._redactor.text,
+            rate_limit=self._rate_limit,
+            fresh_ids=self._fresh_ids,
         )
         started = time.monotonic()
         try:
             runner.run(todo, progress, into=self.exchanges)
         finally:  # an interrupted run reports what it got, and goes no further
             self.send_seconds += time.monotonic() - started
+            self.throttled += runner.throttled
+            self.retried += runner.retried
             self._note_unreachable(runner)
         exchanges = self.all_exchanges()
         timed_out = [c for c in todo if any(e.timed_out for e in self.exchanges.get(c.id, ()))]
@@ -214,6 +222,9 @@ class ConformanceRun:
         if timed_out and not runner.breaker.open and serves_one_connection_at_a_time(exchanges, concurrency):
             self._resend_one_at_a_time(timed_out)
             self._note_unreachable(runner)
+
+    def _fresh_ids(self, case: Case) -> Case:
+        return _fresh(case, self.contract)
 
     def _note_unreachable(self, runner: Runner) -> None:
         exchanges = self.all_exchanges()
@@ -243,7 +254,13 @@ class ConformanceRun:
         assert self._client is not None
         self._client.drop_connections()
         runner = Runner(
-            self._client, self.contract.http_method, self.method_path, concurrency=1, redact=self._redactor.text
+            self._client,
+            self.contract.http_method,
+            self.method_path,
+            concurrency=1,
+            redact=self._redactor.text,
+            rate_limit=self._rate_limit,
+            fresh_ids=self._fresh_ids,
         )
         for case in cases:
             fresh = _fresh(case, self.contract)

@@ -206,7 +206,8 @@ def _schema_error(e: Exchange, ctx: JudgeContext) -> str | None:
     if e.response.truncated:
         return f"a body longer than the cap ({len(e.response.body)} bytes kept)"
     if not e.response.is_json:
-        return "a body that is not JSON"
+        problem = getattr(e.response, "json_problem", None)
+        return f"a body that is not JSON ({problem})" if problem else "a body that is not JSON"
     error = best_match(ctx.response_validator.iter_errors(e.response.json))
     if error is None:
         return None

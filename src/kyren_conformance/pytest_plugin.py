@@ -280,6 +280,15 @@ def _send(config: pytest.Config, run: SuiteRun) -> None:
             "were answered when resent one at a time: the target seems to serve one connection at a time "
             "(--concurrency 1 suits it)",
         )
+    if run.throttled:
+        _write(
+            config,
+            f"{run.throttled} requests were throttled (429 Too Many Requests) and sent again after their "
+            "Retry-After; --rate-limit N/s paces a run under the target's limit",
+        )
+    if run.retried:
+        _write(config, f"{run.retried} requests were lost on a keep-alive connection the target had closed "
+                       "and sent again once, with a fresh request id")  # fmt: skip
 
 
 @pytest.hookimpl(wrapper=True)

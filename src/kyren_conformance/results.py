@@ -115,7 +115,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
         },
         "rules": rules,
         "findings": [_finding(f, run.secret_env) for r in contract.rules for f in run.records[r.id].findings],
-        "info": _info(verdict, run.resent_one_at_a_time),
+        "info": _info(verdict, run),
     }
 
 
@@ -138,7 +138,7 @@ def method_summary(run: ConformanceRun, *, interrupted: bool) -> dict[str, Any]:
             "so_far": verdict.so_far,
         },
         "requests": verdict.requests,
-        "info": _info(verdict, run.resent_one_at_a_time),
+        "info": _info(verdict, run),
     }
 
 
@@ -172,7 +172,7 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
             "identity": identity,
             "rules": [],
             "findings": [],
-            "info": _info(overall, suite.resent_one_at_a_time),
+            "info": _info(overall, suite),
         }
     results["identity"]["target_url"] = suite.target_url
     results["rules"] = [{**rule, "method": run.name} for run, r in per_method for rule in r["rules"]]
@@ -204,7 +204,7 @@ def _redactor(suite: SuiteRun) -> Callable[[str], str]:
     return redact
 
 
-def _info(verdict: Verdict, resent: int) -> dict[str, Any]:
+def _info(verdict: Verdict, run: ConformanceRun | SuiteRun) -> dict[str, Any]:
     return {
         "code_forms": verdict.code_forms,
         "statuses": verdict.statuses,
@@ -212,7 +212,9 @@ def _info(verdict: Verdict, resent: int) -> dict[str, Any]:
         "media_types": verdict.media_types,
         "latency_ms": {k: round(v, 2) for k, v in verdict.latency_ms.items()},
         "unreachable": verdict.unreachable,
-        "resent_one_at_a_time": resent,
+        "resent_one_at_a_time": run.resent_one_at_a_time,
+        "throttled": run.throttled,
+        "retried": run.retried,
     }
 
 

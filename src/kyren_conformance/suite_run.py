@@ -102,6 +102,14 @@ class SuiteRun:
     def resent_one_at_a_time(self) -> int:
         return sum(run.resent_one_at_a_time for run in self)
 
+    @property
+    def throttled(self) -> int:
+        return sum(run.throttled for run in self)
+
+    @property
+    def retried(self) -> int:
+        return sum(run.retried for run in self)
+
     def close(self) -> None:
         for run in self:
             run.close()
