@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -186,11 +187,23 @@ def web() -> Iterator[tuple[str, list[str]]]:
 @pytest.mark.parametrize(
     ("reference", "pattern"),
     [
-        ({"$ref": "{url}/userId.json"}, r"the \$ref 'http://127\.0\.0\.1:\d+/userId\.json' is not within the schema"),
-        ({"$dynamicRef": "{url}/d.json"}, r"the \$dynamicRef .* is not within the schema"),
-        ({"$ref": "userId.json"}, r"the \$ref 'userId\.json' is not within the schema"),  # relative to the remote $id
-        ({"$ref": "file:///etc/passwd"}, r"the \$ref 'file:///etc/passwd' is not within the schema"),
-        ({"$ref": "{url}/x.json#/a"}, r"not within the schema"),
+        (
+            {"$ref": "{url}/userId.json"},
+            r"the \$ref 'http://127\.0\.0\.1:\d+/userId\.json' is neither within the schema nor a schema file",
+        ),
+        ({"$dynamicRef": "{url}/d.json"}, r"the \$dynamicRef .* is neither within the schema nor a schema file"),
+        (
+            {"$ref": "userId.json"},
+            r"the \$ref 'userId\.json' is neither within the schema nor a schema file",
+        ),  # relative to the remote $id
+        (
+            {"$ref": "file:///etc/passwd"},
+            r"the \$ref 'file:///etc/passwd' is neither within the schema nor a schema file",
+        ),
+        ({"$ref": "{url}/x.json#/a"}, r"is neither within the schema nor a schema file"),
+        ({"$ref": "absent.schema.json"}, r"the \$ref 'absent\.schema\.json' is neither within the schema nor"),
+        ({"$ref": "../../etc/passwd"}, r"the \$ref '\.\./\.\./etc/passwd' is neither within the schema nor"),
+        ({"$ref": "close-session.request.schema.json#/nowhere"}, r"points to nothing in the schema"),
         ({"$ref": "#/$defs/nowhere"}, r"the \$ref '#/\$defs/nowhere' points to nothing in the schema"),
         ({"$ref": "#no-such-anchor"}, r"names no \$anchor of the schema"),
     ],
@@ -219,6 +232,36 @@ def test_references_within_the_schema_still_load(folder: Path) -> None:
     _edit_json(_request_schema(folder), edit)
     contract = load_contract(_contract(folder))
     assert contract.request_schema["properties"]["x1"] == {"$ref": "#text"}
+
+
+@pytest.mark.parametrize("by", ["file name", "$id"])
+def test_a_reference_to_another_schema_file_of_the_folder_is_served_locally(
+    folder: Path, web: tuple[str, list[str]], by: str
+) -> None:
+    """The other file's $id is a URL that answers: validating with the contract's registry never asks it."""
+    url, asked = web
+    shared = {"$id": f"{url}/schemas/shared.schema.json", "$defs": {"text": {"type": "string", "minLength": 3}}}
+    (folder / "schemas" / "shared.schema.json").write_text(json.dumps(shared))
+    target = "shared.schema.json" if by == "file name" else shared["$id"]
+
+    def edit(schema: Any) -> None:
+        schema["$id"] = f"{url}/schemas/close-session.response.schema.json"  # a relative name resolves to the web
+        schema["properties"]["extra"] = {"$ref": f"{target}#/$defs/text"}
+
+    _edit_json(folder / "schemas" / "close-session.response.schema.json", edit)
+    contract = load_contract(_contract(folder))
+    validator = jsonschema.Draft202012Validator(contract.response_schema, registry=contract.registry)
+    assert validator.is_valid({"error": 0, "description": "ok", "extra": "abc"})
+    assert not validator.is_valid({"error": 0, "description": "ok", "extra": "ab"})  # minLength 3 reached locally
+    assert asked == []
+
+
+def test_a_referenced_schema_file_is_checked_too(folder: Path) -> None:
+    (folder / "schemas" / "shared.schema.json").write_text(json.dumps({"$ref": "https://example.invalid/x.json"}))
+    _edit_json(_request_schema(folder), lambda s: s.__setitem__("$ref", "shared.schema.json"))
+    _one_line_error(_contract(folder), r"schemas\.request -> shared\.schema\.json: the \$ref 'https://example")
+    (folder / "schemas" / "shared.schema.json").write_bytes(b"\xff")
+    _one_line_error(_contract(folder), r"schemas\.request: the \$ref 'shared\.schema\.json': .*: not UTF-8")
 
 
 # --- fuzz: random bytes and random JSON, only the documented error -----------------------------------

@@ -229,7 +229,7 @@ CONFIG_ERRORS = [
     _error(
         "contract schema with a remote $ref",
         lambda d: ["--contract", _remote_ref_contract(d)],
-        r"contract .*remote\.json: schemas\.request: the \$ref 'http://127\.0\.0\.1:9/userId\.schema\.json' is not",
+        r"contract .*remote\.json: schemas\.request: the \$ref 'http://127\.0\.0\.1:9/userId\.schema\.json' is neither",
     ),
     _error(
         "contract path with CR/LF",

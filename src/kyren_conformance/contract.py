@@ -15,10 +15,13 @@ from dataclasses import field as _attribute
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin
 
 import jsonschema
 from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+from referencing.jsonschema import DRAFT202012
 
 from kyren_conformance.resources import data_dir
 
@@ -150,6 +153,9 @@ class Contract:
     source_document: str
     response_example: dict[str, Any] | None = None  # the success body as documented
     codes: Codes | None = None  # the provider's code table, when derive was given the Error Code page
+    # The schema files the schemas reference, by URI; it never retrieves: validate with `registry=` this,
+    # or jsonschema fetches a reference to another file over the network.
+    registry: Registry[Any] = _attribute(default_factory=lambda: Registry(), hash=False, compare=False, repr=False)
 
     @cached_property
     def sha256(self) -> str:
@@ -373,7 +379,7 @@ def _field(raw: dict[str, Any]) -> Field:
     return Field(**{**raw, "type": kind if isinstance(kind, str) else tuple(kind)})
 
 
-def _check_response_example(raw: dict[str, Any], schema: dict[str, Any]) -> None:
+def _check_response_example(raw: dict[str, Any], schema: dict[str, Any], registry: Registry[Any]) -> None:
     """The mock answers the documented example (with its own code and description): it must match the schema."""
     example = raw.get("response_example")
     if example is None:
@@ -382,7 +388,7 @@ def _check_response_example(raw: dict[str, Any], schema: dict[str, Any]) -> None
     body = {**example, result["code_field"]: result["success_code"]}
     if "description_field" in result:
         body[result["description_field"]] = "Success"
-    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(body))
+    error = best_match(jsonschema.Draft202012Validator(schema, registry=registry).iter_errors(body))
     if error is not None:
         where = shown("/".join(map(str, error.absolute_path))) or "(top level)"
         raise ContractError(f"response_example: does not match the response schema at {where}: {_short(error)}")
@@ -399,8 +405,8 @@ def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract
         raise ContractError(f"{where}: {_key_path(error, raw)}: {_describe(error)}")
     try:
         _check_consistency(raw)
-        schemas = _load_schemas(raw, schemas_dir or _schemas_dir_for(path))
-        _check_response_example(raw, schemas["response"])
+        schemas, registry = _load_schemas(raw, schemas_dir or _schemas_dir_for(path))
+        _check_response_example(raw, schemas["response"], registry)
     except ContractError as exc:
         raise ContractError(f"{where}: {exc}") from None
 
@@ -423,59 +429,126 @@ def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract
         source_document=raw["source"]["document"],
         response_example=raw.get("response_example"),
         codes=_codes(raw.get("codes")),
+        registry=registry,
     )
 
 
-def _load_schemas(raw: dict[str, Any], schemas_dir: Path) -> dict[str, dict[str, Any]]:
-    schemas = {}
-    for kind in ("request", "response"):
-        name = raw["schemas"][kind]
-        if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-            raise ContractError(f"schemas.{kind}: {quoted(name)} is not a file name in the schemas folder")
-        schema = read_json_file(schemas_dir / name, f"schemas.{kind}:")
-        if not isinstance(schema, dict):
-            raise ContractError(f"schemas.{kind}: not a valid 2020-12 schema: {quoted(schema)} is not an object")
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise ContractError(f"schemas.{kind}: not a valid 2020-12 schema: {exc.message}") from None
-        _check_references(schema, f"schemas.{kind}")
-        schemas[kind] = schema
-    return schemas
+def _schema_file(schemas_dir: Path, name: str, what: str) -> dict[str, Any]:
+    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise ContractError(f"{what}: {quoted(name)} is not a file name in the schemas folder")
+    schema = read_json_file(schemas_dir / name, f"{what}:")
+    if not isinstance(schema, dict):
+        raise ContractError(f"{what}: not a valid 2020-12 schema: {quoted(schema)} is not an object")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ContractError(f"{what}: not a valid 2020-12 schema: {_short(exc.message)}") from None
+    return schema
 
 
-_REFERENCES = ("$ref", "$dynamicRef")
+def _load_schemas(raw: dict[str, Any], schemas_dir: Path) -> tuple[dict[str, dict[str, Any]], Registry[Any]]:
+    """The request and response schemas, and a registry of the schema files they reference (by file name or
+    by `$id`), which never retrieves anything: jsonschema would fetch any other URL while validating."""
+    schemas = {
+        kind: _schema_file(schemas_dir, raw["schemas"][kind], f"schemas.{kind}") for kind in ("request", "response")
+    }
+    local = _Local(schemas_dir)
+    for kind, schema in schemas.items():
+        local.check(schema, f"schemas.{kind}")
+    return schemas, local.registry
 
 
-def _check_references(schema: dict[str, Any], what: str) -> None:
-    """Only references within the schema itself: jsonschema fetches any other URL (remote, or relative to
-    a remote `$id`) while validating, and a contract must never make the suite reach the network."""
-    anchors = set()
-    refs: list[tuple[str, str, Any]] = []  # (keyword, reference, the schema resource it is relative to)
-    stack: list[tuple[Any, Any]] = [(schema, schema)]
+def _refuse_retrieval(uri: str) -> Resource[Any]:
+    raise NoSuchResource(uri)
+
+
+class _Local:
+    """The schema files of one schemas folder that references reach, each checked once."""
+
+    def __init__(self, schemas_dir: Path) -> None:
+        self.dir = schemas_dir
+        self.registry: Registry[Any] = Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+        self._ids: dict[str, str] | None = None  # $id -> file name, read on first need
+        self._checked: set[str] = set()
+
+    def ids(self) -> dict[str, str]:
+        if self._ids is None:
+            self._ids = {}
+            for path in sorted(self.dir.glob("*.json")):
+                try:
+                    document = read_json_file(path, "schema")
+                except ContractError:
+                    continue  # an unreadable neighbour matters only if it is referenced, by file name
+                if isinstance(document, dict) and isinstance(document.get("$id"), str):
+                    self._ids.setdefault(document["$id"].split("#")[0], path.name)
+        return self._ids
+
+    def check(self, schema: dict[str, Any], what: str) -> None:
+        """Every reference of `schema` resolves within it or to a schema file of the folder (registered)."""
+        root = schema["$id"] if isinstance(schema.get("$id"), str) else ""
+        for key, ref, base, resource in _references(schema, root):
+            target, _, fragment = ref.partition("#")
+            if not target:
+                _check_fragment(resource, unquote(fragment), _anchors(schema), what, key, ref)
+                continue
+            uri = urljoin(base, target)
+            name = self.ids().get(uri) or (target if _is_file_name(target) else None)
+            if name is None or not (self.dir / name).is_file():
+                raise ContractError(
+                    f"{what}: the {key} {quoted(ref)} is neither within the schema nor a schema file of its folder"
+                )
+            other = _schema_file(self.dir, name, f"{what}: the {key} {quoted(ref)}")
+            _check_fragment(other, unquote(fragment), _anchors(other), what, key, ref)
+            self.registry = self.registry.with_resource(uri, DRAFT202012.create_resource(other))
+            if name not in self._checked:
+                self._checked.add(name)
+                self.check(other, f"{what} -> {name}")
+
+
+def _is_file_name(text: str) -> bool:
+    return bool(text) and "/" not in text and "\\" not in text and ":" not in text and text not in (".", "..")
+
+
+def _references(schema: dict[str, Any], root: str) -> list[tuple[str, str, str, Any]]:
+    """(keyword, reference, base URI, the schema resource it is relative to) for every $ref and $dynamicRef."""
+    found: list[tuple[str, str, str, Any]] = []
+    stack: list[tuple[Any, str, Any]] = [(schema, root, schema)]
     while stack:
-        node, resource = stack.pop()
+        node, base, resource = stack.pop()
         if isinstance(node, list):
-            stack.extend((child, resource) for child in node)
+            stack.extend((child, base, resource) for child in node)
             continue
         if not isinstance(node, dict):
             continue
-        if isinstance(node.get("$id"), str):
-            resource = node
-        for key in ("$anchor", "$dynamicAnchor"):
-            if isinstance(node.get(key), str):
-                anchors.add(node[key])
-        refs += [(key, node[key], resource) for key in _REFERENCES if isinstance(node.get(key), str)]
-        stack.extend((child, resource) for child in node.values() if isinstance(child, dict | list))
-    for key, ref, resource in refs:
-        if not ref.startswith("#"):
-            raise ContractError(f"{what}: the {key} {quoted(ref)} is not within the schema (only '#...' references)")
-        fragment = unquote(ref[1:])
-        if fragment.startswith("/") or fragment == "":
-            if not _pointer_exists(resource, fragment):
-                raise ContractError(f"{what}: the {key} {quoted(ref)} points to nothing in the schema")
-        elif fragment not in anchors:
-            raise ContractError(f"{what}: the {key} {quoted(ref)} names no $anchor of the schema")
+        if isinstance(node.get("$id"), str) and node is not schema:
+            base, resource = urljoin(base, node["$id"]), node
+        found += [(key, node[key], base, resource) for key in _REFERENCES if isinstance(node.get(key), str)]
+        stack.extend((child, base, resource) for child in node.values() if isinstance(child, dict | list))
+    return found
+
+
+def _anchors(schema: Any) -> set[str]:
+    names: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            names.update(node[k] for k in ("$anchor", "$dynamicAnchor") if isinstance(node.get(k), str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+def _check_fragment(resource: Any, fragment: str, anchors: set[str], what: str, key: str, ref: str) -> None:
+    if fragment.startswith("/") or fragment == "":
+        if not _pointer_exists(resource, fragment):
+            raise ContractError(f"{what}: the {key} {quoted(ref)} points to nothing in the schema")
+    elif fragment not in anchors:
+        raise ContractError(f"{what}: the {key} {quoted(ref)} names no $anchor of the schema")
+
+
+_REFERENCES = ("$ref", "$dynamicRef")
 
 
 def _pointer_exists(document: Any, pointer: str) -> bool:
