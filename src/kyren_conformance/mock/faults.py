@@ -335,6 +335,8 @@ class ReplayCrash(Reference):
 
 @fault("replay-rejected-then-success", "any repeated request id is answered 'already processed' with 0", "M7")
 class ReplayRejectedThenSuccess(Reference):
+    replay_before_auth = True  # the cache answers before the credentials are checked: a wrong token's replay too
+
     def replayed(self, call: Call, first: Answer) -> Answer:
         return replace(self.succeed(call), replayed=True)
 
