@@ -36,7 +36,15 @@ def test_uuids_are_fresh_for_every_request_but_a_replay() -> None:
     assert len(flat) == len(set(flat)) > 50
     for replay in (c for c in cases if c.group == "uuid_replay"):
         first, again = replay.steps
-        assert first.body == again.body
+        if replay.param.startswith("known_uuid_wrong_"):  # the uuid of a valid request, with a wrong credential
+            name = replay.param.removeprefix("known_uuid_wrong_")
+            assert first.setup and not again.setup and replay.rules == ("M5",)
+            assert first.payload["uuid"] == again.payload["uuid"]
+            assert first.payload[name] == VALUES[name] != again.payload[name]
+        else:
+            assert first.body == again.body
+    known = [c.param for c in cases if c.param.startswith("known_uuid_wrong_")]
+    assert sorted(known) == ["known_uuid_wrong_secureLogin", "known_uuid_wrong_token"]
 
 
 def test_the_cases_the_issue_lists() -> None:

@@ -282,6 +282,16 @@ def _replays(b: _Builder) -> list[Case]:
         wrong = "wrong-" + str(b.reference_value(credential))[:8]
         first = b.with_value(credential, wrong, f"wrong {credential.name}")
         cases.append(Case("uuid_replay", f"wrong_{credential.name}", ("M7",), (first, _again(first))))
+    for credential in b.contract.credential_fields:
+        # A server that answers a known uuid from its replay cache before it checks the credentials gives a
+        # wrong credential the first answer's success: the wrong one is refused whatever the replay policy.
+        known = b.json_request(b.valid_payload(), "valid request (its uuid is then reused)")
+        known = dataclasses.replace(known, setup=True)
+        payload = {**known.payload, credential.name: "wrong-" + str(b.reference_value(credential))[:8]}
+        reused = b.json_request(payload, f"wrong {credential.name}, with the uuid of an answered valid request")
+        case = Case("uuid_replay", f"known_uuid_wrong_{credential.name}", ("M5",), (known, reused),
+                    f"auth:{credential.name}")  # fmt: skip
+        cases.append(case)
     return cases
 
 
@@ -304,7 +314,7 @@ def with_fresh_request_ids(case: Case, contract: Contract) -> Case:
         body, payload = step.body, step.payload
         for old, new in renamed.items():
             body = body.replace(old.encode(), new.encode())
-        if isinstance(payload, dict) and payload.get(rid.name) in renamed:
+        if isinstance(payload, dict) and isinstance(payload.get(rid.name), str) and payload[rid.name] in renamed:
             payload = {**payload, rid.name: renamed[payload[rid.name]]}
         steps.append(dataclasses.replace(step, body=body, payload=payload))
     return dataclasses.replace(case, steps=tuple(steps))

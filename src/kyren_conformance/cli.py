@@ -167,13 +167,15 @@ def _unwritable_outputs(ns: argparse.Namespace) -> str | None:
     Every output is written whole to a temporary file and moved into place, so each must be a regular file
     (or not exist yet): a device such as /dev/full opens fine and fails only on the first write, after the run.
     """
+    from kyren_conformance.contract import shown  # a path with a line break stays on one line
+
     report = Path(ns.report)
     json_report = Path(ns.json_report or report.with_name("results.json"))
     outputs = [report, Path(ns.junitxml or report.with_name("junit.xml")), json_report]
     outputs.append(json_report.with_name("exchanges.jsonl"))
     for path in outputs:
         if path.exists() and not path.is_file():
-            return f"cannot write the results to {path}: not a regular file"
+            return f"cannot write the results to {shown(path)}: not a regular file"
     for folder in sorted({path.parent for path in outputs}):
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -182,7 +184,7 @@ def _unwritable_outputs(ns: argparse.Namespace) -> str | None:
                 probe.flush()
                 os.fsync(probe.fileno())
         except OSError as exc:
-            return f"cannot write the results in {folder}: {exc.strerror or exc}"
+            return f"cannot write the results in {shown(folder)}: {exc.strerror or exc}"
     return None
 
 

@@ -106,6 +106,7 @@ class OutgoingRequest:
     label: str
     payload: Any = None  # the JSON value behind `body`, when there is one (for evidence)
     extra_headers: Headers = ()
+    setup: bool = False  # a step that prepares the judged one (a valid request whose uuid is then reused)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class Exchange:
     payload: Any = field(default=None, compare=False)  # redacted JSON value sent, when there was one
     case_id: str = ""  # set by the runner: which case sent it
     defect: str = ""  # set by the runner: the case's "same kind of defect" key (S2)
+    setup: bool = False  # set by the runner: this step only prepares the judged one (its case's rule skips it)
     # The try that met a reused keep-alive connection closed by the target, when this is the retry (sent
     # with a fresh request id, on a fresh connection): its own Exchange, with its failure.
     first_attempt: Exchange | None = field(default=None, compare=False)

@@ -35,7 +35,9 @@ class JudgeContext:
 
     @classmethod
     def for_contract(cls, contract: Contract, profile: Profile | None = None, **kwargs: Any) -> JudgeContext:
-        validator = Draft202012Validator(contract.response_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        validator = Draft202012Validator(
+            contract.response_schema, format_checker=Draft202012Validator.FORMAT_CHECKER, registry=contract.registry
+        )  # the registry holds the schemas folder's files: a $ref is never fetched
         return cls(contract, validator, profile or Profile(), **kwargs)
 
     @property
@@ -147,7 +149,7 @@ def _must_be_refused(rule_id: str, documented: str) -> Judge:
     def judge(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
         found = _unanswered(exchanges, rule_id, ctx)
         for e in exchanges:
-            if e.response is None:
+            if e.response is None or e.setup:  # a setup step is a valid request: M1 and M2 judge it
                 continue
             if e.response.status >= 500:
                 found.append(
@@ -380,7 +382,7 @@ def same_defect_same_code(exchanges: Sequence[Exchange], ctx: JudgeContext) -> l
     by_defect: dict[str, dict[int, Exchange]] = defaultdict(dict)
     for e in exchanges:
         code = code_of(e, ctx)
-        if e.defect and code is not None:
+        if e.defect and not e.setup and code is not None:
             by_defect[e.defect].setdefault(code, e)
     return [
         ctx.finding(
@@ -561,6 +563,8 @@ _KIND_WORDS = {"missing_field": "a missing or empty required field", "bad_creden
 
 
 def _kind_of(exchange: Exchange, ctx: JudgeContext) -> str | None:
+    if exchange.setup:  # the valid request that prepares a probe is no defect
+        return None
     what, _, name = exchange.defect.partition(":")
     kind = _DEFECT_KINDS.get(what)
     if kind is None or what != "empty":

@@ -230,7 +230,8 @@ def _request_example(contract: Contract) -> dict[str, Any] | None:
             example[field.name] = field.example
         elif "string" in field.types:
             example[field.name] = f"<{field.env or field.name}>"
-    return example if jsonschema.Draft202012Validator(contract.request_schema).is_valid(example) else None
+    validator = jsonschema.Draft202012Validator(contract.request_schema, registry=contract.registry)
+    return example if validator.is_valid(example) else None
 
 
 # -- moving a schema into components/schemas ---------------------------------------------------------

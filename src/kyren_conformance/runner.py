@@ -176,7 +176,7 @@ class Runner:
             else:
                 exchange = self._send(case, steps, index)
                 self.breaker.record(exchange)
-            out.append(dataclasses.replace(exchange, case_id=case.id, defect=case.defect))
+            out.append(dataclasses.replace(exchange, case_id=case.id, defect=case.defect, setup=steps[index].setup))
             if exchange.response is None and len(case.steps) > 1:
                 # a sequence (a replay) means nothing once a step is lost
                 rest = case.steps[len(out) :]

@@ -341,6 +341,15 @@ class ReplayRejectedThenSuccess(Reference):
         return replace(self.succeed(call), replayed=True)
 
 
+@fault(
+    "replay-before-auth",
+    "a known request id is answered from the replay cache before the credentials are checked",
+    "M5",
+)
+class ReplayBeforeAuth(Reference):
+    replay_before_auth = True  # a wrong token with the uuid of an answered request gets that request's success
+
+
 @fault("truncated-body", "a replayed answer comes from a 24-byte cache column: its JSON is cut", "M2", "M7")
 class TruncatedBody(Reference):
     def render(self, answer: Answer, call: Call) -> Reply:
