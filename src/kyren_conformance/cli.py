@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, metavar="N", help="hypothesis seed (default 0: the same requests every run)")
     p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight at once (default 4)")
     p.add_argument(
+        "--rate-limit", metavar="N/s", help="at most N requests a second over the whole run (a target behind a limiter)"
+    )
+    p.add_argument(
         "--contract",
         action="append",
         metavar="FILE|DIR",
@@ -65,6 +68,7 @@ _PASS_THROUGH = {  # our option -> the plugin's pytest option
     "ca_bundle": "--ca-bundle",
     "seed": "--kyren-seed",
     "concurrency": "--kyren-concurrency",
+    "rate_limit": "--kyren-rate-limit",
     "contract": "--kyren-contract",
     "profile": "--kyren-profile",
 }

@@ -71,6 +71,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--kyren-strict", dest="kyren_strict", action="store_true", help="SHOULD warnings fail the run")
     add("--kyren-seed", dest="kyren_seed", type=int, metavar="N", help="hypothesis seed (default 0)")
     add(
+        "--kyren-rate-limit",
+        dest="kyren_rate_limit",
+        metavar="N/s",
+        help="at most N requests a second over the whole run, for a target behind a rate limiter",
+    )
+    add(
         "--kyren-concurrency",
         dest="kyren_concurrency",
         type=int,
@@ -103,6 +109,7 @@ _OUR_DESTS = (
     "kyren_strict",
     "kyren_seed",
     "kyren_concurrency",
+    "kyren_rate_limit",
     "kyren_contract",
     "kyren_profile",
     "kyren_field",

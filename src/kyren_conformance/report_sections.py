@@ -130,7 +130,7 @@ def banner(results: Mapping[str, Any]) -> str:
     if not_met:
         items = "".join(
             f'<li><a href="#{_e(r["method"]) + "--" if several else ""}findings-{_e(r["id"])}">'
-            f'{_e(r["method"]) + " " if several else ""}{_e(r["id"])}</a> '
+            f"{_e(r['method']) + ' ' if several else ''}{_e(r['id'])}</a> "
             f'<strong class="kc-o kc-o-{_e(r["outcome"])}">{_OUTCOME_TEXT[r["outcome"]]}</strong> '
             f"{_e(r['title'])} ({_plural(r['findings'], 'finding')})</li>"
             for r in not_met
@@ -179,7 +179,8 @@ def identity(results: Mapping[str, Any], ctx: ReportContext) -> str:
         _row("hypothesis seed", f"<code>{seed}</code> (repeat with <code>--seed {seed}</code>)"),
         _row(
             "timeout, concurrency",
-            f"{_e(ident['timeout_s'])} s per whole response, {_e(ident['concurrency'])} in flight",
+            f"{_e(ident['timeout_s'])} s per whole response, {_e(ident['concurrency'])} in flight"
+            + (f", at most {_e(ident['rate_limit'])} requests a second" if ident.get("rate_limit") else ""),
         ),
         _row("suite version", f"{_e(suite['name'])} {_e(suite['version'])}"),
         _row("contract", f"<code>{_e(ident['contract']['file'])}</code>"),

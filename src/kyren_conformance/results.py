@@ -108,6 +108,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
             "seed": run.settings.seed,
             "timeout_s": run.settings.timeout,
             "concurrency": run.settings.concurrency,
+            "rate_limit": run.settings.rate_limit,
             "contract": {"file": str(contract.path), "sha256": contract.sha256},
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.started_at)),
             "duration_s": round(time.time() - run.started_at, 3),

@@ -53,6 +53,7 @@ class RunSettings:
     profile: Profile
     json_report: Path | None
     notes: tuple[str, ...] = ()  # what the user should know but is no error (an option this method ignores)
+    rate_limit: float | None = None  # requests per second over the whole run; None: as fast as concurrency allows
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def _shared_settings(option: Option, environ: Mapping[str, str], profile: Profil
         raise ConfigError(f"--uuid-replay {policy!r}: expected one of: {', '.join(REPLAY_POLICIES)}")
     timeout = _positive(option("kyren_timeout"), DEFAULT_TIMEOUT, "--timeout")
     concurrency = int(_positive(option("kyren_concurrency"), DEFAULT_CONCURRENCY, "--concurrency"))
+    rate_limit = _rate_limit(option("kyren_rate_limit"))
     if timeout > MAX_TIMEOUT:  # beyond what sockets and the watchdog's clock can represent
         raise ConfigError(f"--timeout {timeout:g}: at most {MAX_TIMEOUT:g} seconds")
     ca_bundle = option("ca_bundle")
@@ -234,6 +236,7 @@ def _shared_settings(option: Option, environ: Mapping[str, str], profile: Profil
         "strict": bool(option("kyren_strict")),
         "seed": DEFAULT_SEED if seed is None else int(seed),
         "concurrency": concurrency,
+        "rate_limit": rate_limit,
         "profile": profile,
         "json_report": Path(json_report) if json_report else None,
     }
@@ -262,6 +265,21 @@ def _method_settings(
         for name, text in _parse_field_overrides(option("kyren_field"), contract, others).items():
             _coerce(contract.field(name), text, f"--field {name}")
     return RunSettings(contract=contract, values=values, **shared)
+
+
+def _rate_limit(value: Any) -> float | None:
+    """`--rate-limit 5/s` (or `5`): requests per second, at most one a millisecond."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    number = text.removesuffix("/s").strip()
+    try:
+        rate = float(number)
+    except ValueError:
+        rate = float("nan")
+    if not 0 < rate <= 1000:  # also refuses NaN
+        raise ConfigError(f"--rate-limit {text!r}: expected requests per second, such as 5/s (at most 1000/s)")
+    return rate
 
 
 def _positive(value: Any, default: float, name: str) -> float:

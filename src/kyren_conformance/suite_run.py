@@ -16,7 +16,7 @@ from typing import Any
 from kyren_conformance.conformance_run import ConformanceRun
 from kyren_conformance.contract import Contract, mock_default
 from kyren_conformance.exchange import Exchange
-from kyren_conformance.runner import CircuitBreaker, Progress
+from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit
 from kyren_conformance.settings import SuiteSettings
 
 
@@ -39,6 +39,7 @@ class SuiteRun:
         self.interrupted = False
         self.errors: list[str] = []  # internal errors of the suite outside any one method's checks (exit 3)
         self._breaker = CircuitBreaker()
+        rate_limit = RateLimit(first.rate_limit) if first.rate_limit else None  # one limit: one target
         self._mock: Any = None
         contracts = [m.contract for m in settings.methods]
         if first.target_url is None:
@@ -49,7 +50,7 @@ class SuiteRun:
         for method in settings.methods:
             values = self._mock.credentials_of(method.contract) if self._mock is not None else None
             target = self._start_mock if self._mock is not None else None
-            run = ConformanceRun(method, values=values, target=target, breaker=self._breaker)
+            run = ConformanceRun(method, values=values, target=target, breaker=self._breaker, rate_limit=rate_limit)
             self.runs[run.name] = run
 
     def _start_mock(self) -> str:
