@@ -17,7 +17,7 @@ import pytest
 
 from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.mock import MockServer
-from kyren_conformance.mutation import suite_target_args
+from kyren_conformance.mutation import suite_target_args, target_args
 from kyren_conformance.resources import data_dir, shipped_contract_paths
 from kyren_conformance.suite_run import shared_mock_values
 from support import CliRun, run_cli
@@ -177,3 +177,18 @@ def test_every_method_page_of_the_provider_runs_conformant_against_the_mock(tmp_
         assert set(labels.values()) == {"CONFORMANT"}, labels
         assert "Traceback" not in result.output and "INTERNAL ERROR" not in result.output
     assert len(labels) == 1 and len(list((out / "contracts").glob("*.json"))) >= 20
+
+
+def test_a_password_in_the_target_url_appears_in_no_artefact(tmp_path: Path) -> None:
+    """https://user:pw@host: the password is a secret like the token (terminal, report, results, exchanges)."""
+    contract = load_contract(data_dir("contracts") / "close-session.json")
+    password = "Sup3r-Secret-Pw-" + "x" * 8
+    with MockServer(contract) as server:
+        url = server.url.replace("http://", f"http://alice:{password}@")
+        args, env = target_args(url, server.credentials, contract)
+        result = run_cli(args, tmp_path, env=env)
+    assert result.code == 0, result.output[-3000:]
+    assert result.results["identity"]["target_url"].startswith("http://***@127.0.0.1:")
+    for name, text in result.artefacts().items():
+        assert password not in text, name
+        assert server.credentials["token"] not in text, name

@@ -153,12 +153,20 @@ class ConformanceRun:
         """Every secret with its mask: the secret fields, the near-miss values derived from them, the profile's."""
         values = [self.values[f.name] for f in self.contract.secret_fields if f.name in self.values]
         masks = {extra: REDACTED for extra in self.settings.profile.extra_secrets if extra}
+        password = urlsplit(self.settings.target_url or "").password
+        if password:  # https://user:pw@host: the password is a secret like the token, wherever it shows up
+            masks[password] = REDACTED
         for secret in values:
             # (a padded value holds the secret itself, which its own mask covers)
             derived = {k: v for k, v in near_misses(secret).items() if k in DERIVED_MASKS}
             masks.update({value: DERIVED_MASKS[kind] for kind, value in derived.items()})
             masks[secret] = REDACTED
         return masks
+
+    @property
+    def public_target(self) -> str | None:
+        """The target URL as artefacts show it: userinfo and query values masked."""
+        return self._redactor.url(self.target_url) if self.target_url else None
 
     @property
     def secret_env(self) -> str:

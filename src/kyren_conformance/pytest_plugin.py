@@ -250,7 +250,7 @@ def _send(config: pytest.Config, run: SuiteRun) -> None:
 
     planned = run.planned
     s = run.settings.first
-    target = s.target_url or "the embedded reference mock (loopback)"
+    target = run.public_target if s.target_url else "the embedded reference mock (loopback)"
     if run.several:
         _write(config, f"kyren-conformance {__version__}: {len(run.runs)} methods")
         for one in run:

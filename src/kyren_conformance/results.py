@@ -98,7 +98,7 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
         "suite": {"name": "kyren-conformance", "version": __version__},
         "verdict": _verdict_data(verdict, complete, run.redact),
         "identity": {
-            "target_url": run.target_url,
+            "target_url": run.public_target,
             "embedded_mock": run.settings.target_url is None,
             "method": contract.method,
             "fields": public_values,
@@ -159,7 +159,7 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
         contracts = sorted(f"{run.name} {run.contract.sha256}" for run in suite)
         folder = os.path.commonpath([str(run.contract.path.parent) for run in suite])
         identity.update(
-            target_url=suite.target_url,
+            target_url=suite.public_target,
             method=f"{len(suite.runs)} methods",
             fields={k: v for _, r in per_method for k, v in r["identity"]["fields"].items()},
             contract={"file": folder, "sha256": hashlib.sha256("\n".join(contracts).encode()).hexdigest()},
@@ -175,7 +175,7 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
             "findings": [],
             "info": _info(overall, suite),
         }
-    results["identity"]["target_url"] = suite.target_url
+    results["identity"]["target_url"] = suite.public_target
     results["rules"] = [{**rule, "method": run.name} for run, r in per_method for rule in r["rules"]]
     results["findings"] = [{**f, "method": run.name} for run, r in per_method for f in r["findings"]]
     results["methods"] = [method_summary(run, interrupted=interrupted) for run in suite]

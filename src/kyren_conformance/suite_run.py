@@ -59,6 +59,11 @@ class SuiteRun:
             self.target_url = str(self._mock.url)
         return self.target_url
 
+    @property
+    def public_target(self) -> str | None:
+        """The target URL as artefacts show it: userinfo and query values masked."""
+        return next(iter(self)).public_target if self.target_url else None
+
     def __iter__(self) -> Iterator[ConformanceRun]:
         return iter(self.runs.values())
 
