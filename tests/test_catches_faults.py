@@ -109,5 +109,6 @@ def test_one_connection_at_a_time_is_resent_alone_and_its_first_tries_kept(contr
     assert resent >= 1, "no case timed out under concurrency: the dialect did not show itself"
     lines = [json.loads(line) for line in (result.report_dir / "exchanges.jsonl").read_text().splitlines()]
     first_tries = [e for e in lines if e.get("superseded_by_resend")]
-    assert len(first_tries) == resent and all(e["response"] is None for e in first_tries)
+    # one superseded case each (a replay's second step, never sent once its first timed out, goes with it)
+    assert len({e["case"] for e in first_tries}) == resent and all(e["response"] is None for e in first_tries)
     assert "serve one connection at a time" in result.output

@@ -20,7 +20,7 @@ from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
 from kyren_conformance.judgements import REGISTRY, JudgeContext
 from kyren_conformance.redaction import Redactor
-from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Runner
+from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Runner, run_cases
 from kyren_conformance.settings import RunSettings
 
 
@@ -192,11 +192,26 @@ class ConformanceRun:
 
     def send_all(self, progress: Progress | None = None) -> None:
         """Send every selected case not sent yet (once per run)."""
+        prepared = self.prepare_send()
+        if prepared is None:
+            return
+        runner, todo = prepared
+        started = time.monotonic()
+        try:
+            run_cases([(runner, case, self.exchanges) for case in todo], runner.concurrency, progress)
+        finally:  # an interrupted run reports what it got, and goes no further
+            self.send_seconds += time.monotonic() - started
+            self.end_send(runner)
+        self.resend_stalled(runner, todo)
+
+    def prepare_send(self) -> tuple[Runner, list[Case]] | None:
+        """The runner and the selected cases not sent yet, cases of several steps (replays) first: a two-step
+        case started last would hold the run's end for two round trips. None when there is nothing to send."""
         todo = [
             c for c in self.cases if c.id not in self.exchanges and (self.selected is None or c.id in self.selected)
         ]
         if not todo:
-            return
+            return None
         url = self._start_target()
         if self._client is None:
             client_settings = ClientSettings(
@@ -216,18 +231,20 @@ class ConformanceRun:
             rate_limit=self._rate_limit,
             fresh_ids=self._fresh_ids,
         )
-        started = time.monotonic()
-        try:
-            runner.run(todo, progress, into=self.exchanges)
-        finally:  # an interrupted run reports what it got, and goes no further
-            self.send_seconds += time.monotonic() - started
-            self.throttled += runner.throttled
-            self.retried += runner.retried
-            self._note_unreachable(runner)
-        exchanges = self.all_exchanges()
+        return runner, sorted(todo, key=lambda case: -len(case.steps))
+
+    def end_send(self, runner: Runner) -> None:
+        """What the sending taught, whether it ended or was interrupted."""
+        self.throttled += runner.throttled
+        self.retried += runner.retried
+        self._note_unreachable(runner)
+
+    def resend_stalled(self, runner: Runner, todo: list[Case]) -> None:
+        """Resend alone the cases that timed out, when the timings show a target serving one connection at a time."""
         timed_out = [c for c in todo if any(e.timed_out for e in self.exchanges.get(c.id, ()))]
-        concurrency = self.settings.concurrency
-        if timed_out and not runner.breaker.open and serves_one_connection_at_a_time(exchanges, concurrency):
+        if not timed_out or runner.breaker.open:
+            return
+        if serves_one_connection_at_a_time(self.all_exchanges(), self.settings.concurrency):
             self._resend_one_at_a_time(timed_out)
             self._note_unreachable(runner)
 

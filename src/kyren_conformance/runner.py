@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Protocol, cast
@@ -198,22 +199,41 @@ class Runner:
         Results land in `into` as each case ends, so an interrupted run keeps what it got.
         """
         results: dict[str, tuple[Exchange, ...]] = {} if into is None else into
-        total = sum(len(c.steps) for c in cases)
-        done = 0
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="kyren-send")
-        try:
-            pending: dict[Future[tuple[Exchange, ...]], Case] = {pool.submit(self._run_case, c): c for c in cases}
-            while pending:
-                # Wake up now and then: Ctrl-C may reach a sending thread, and only the main thread acts on it,
-                # when it next runs Python code; with every sender on a slow request that could be a timeout away.
-                finished, _ = wait(pending, timeout=_WAKE_UP_SECONDS, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    case = pending.pop(future)
-                    results[case.id] = future.result()
-                    done += len(case.steps)
-                if progress:
-                    progress(done, total)
-        finally:
-            # On Ctrl-C, drop what has not started; requests in flight end at their own deadline.
-            pool.shutdown(wait=False, cancel_futures=True)
+        run_cases([(self, case, results) for case in cases], self.concurrency, progress)
         return results
+
+
+Work = tuple[Runner, Case, dict[str, tuple[Exchange, ...]]]  # who sends the case, and where its exchanges go
+
+
+def run_cases(work: Sequence[Work], concurrency: int, progress: Progress | None = None) -> None:
+    """Send the cases of any number of runners (the methods of a run) through one pool of `concurrency`
+    senders, in the order given; each case's exchanges land in its dict as it ends.
+
+    Only a small window of cases is handed to the pool at a time: `wait` registers with every future it is
+    given, so handing it all of them would cost the main thread time in proportion to the cases left, at
+    every completion (quadratic over a run).
+    """
+    concurrency = max(1, concurrency)
+    total = sum(len(case.steps) for _, case, _ in work)
+    done = 0
+    queue = deque(work)
+    pending: dict[Future[tuple[Exchange, ...]], tuple[Case, dict[str, tuple[Exchange, ...]]]] = {}
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="kyren-send")
+    try:
+        while queue or pending:
+            while queue and len(pending) < 2 * concurrency:  # the next case is ready when a sender is free
+                runner, case, into = queue.popleft()
+                pending[pool.submit(runner._run_case, case)] = (case, into)
+            # Wake up now and then: Ctrl-C may reach a sending thread, and only the main thread acts on it,
+            # when it next runs Python code; with every sender on a slow request that could be a timeout away.
+            finished, _ = wait(pending, timeout=_WAKE_UP_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                case, into = pending.pop(future)
+                into[case.id] = future.result()
+                done += len(case.steps)
+            if progress:
+                progress(done, total)
+    finally:
+        # On Ctrl-C, drop what has not started; requests in flight end at their own deadline.
+        pool.shutdown(wait=False, cancel_futures=True)

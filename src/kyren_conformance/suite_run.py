@@ -16,7 +16,7 @@ from typing import Any
 from kyren_conformance.conformance_run import ConformanceRun
 from kyren_conformance.contract import Contract, mock_default
 from kyren_conformance.exchange import Exchange
-from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit
+from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Work, run_cases
 from kyren_conformance.settings import SuiteSettings
 
 
@@ -39,6 +39,8 @@ class SuiteRun:
         self.interrupted = False
         self.errors: list[str] = []  # internal errors of the suite outside any one method's checks (exit 3)
         self._breaker = CircuitBreaker()
+        self._sent = False
+        self._send_seconds = 0.0
         rate_limit = RateLimit(first.rate_limit) if first.rate_limit else None  # one limit: one target
         self._mock: Any = None
         contracts = [m.contract for m in settings.methods]
@@ -76,22 +78,36 @@ class SuiteRun:
         return sum(len(c.steps) for run in self for c in run.cases if run.selected is None or c.id in run.selected)
 
     def send_all(self, progress: Progress | None = None) -> None:
-        """Send every method's selected cases, method after method, each as concurrently as its settings say."""
-        total = self.planned
-        done_before = 0
+        """Send every method's selected cases through one pool of senders, once per run.
 
-        def overall(done: int, _: int) -> None:
-            if progress:
-                progress(done_before + done, total)
-
-        for run in self:
-            run.send_all(overall)
-            # once the shared breaker is open, the later methods' cases get their not-sent evidence at once
-            done_before += sum(len(c.steps) for c in run.cases if run.selected is None or c.id in run.selected)
+        One pool for all methods, not one after another: a method's last slow requests would otherwise leave
+        the other senders idle, once per method. Cases of several steps (replays) go first, every method's.
+        """
+        if self._sent:
+            return  # every test asks; only the first sends, and the others must not pay for a rescan
+        prepared = [(run, run.prepare_send()) for run in self]
+        work: list[Work] = []
+        for run, ready in prepared:
+            if ready is not None:
+                runner, todo = ready
+                work += [(runner, case, run.exchanges) for case in todo]
+        work.sort(key=lambda item: -len(item[1].steps))  # stable: within a length, each method's order
+        started = time.monotonic()
+        try:
+            run_cases(work, self.settings.first.concurrency, progress)
+        finally:  # an interrupted run reports what it got, and goes no further
+            self._send_seconds += time.monotonic() - started
+            for run, ready in prepared:
+                if ready:
+                    run.end_send(ready[0])
+        for run, ready in prepared:
+            if ready:
+                run.resend_stalled(*ready)
+        self._sent = True
 
     @property
     def send_seconds(self) -> float:
-        return sum(run.send_seconds for run in self)
+        return self._send_seconds
 
     @property
     def request_count(self) -> int:
