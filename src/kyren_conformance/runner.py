@@ -181,10 +181,14 @@ class Runner:
             if exchange.response is None and len(case.steps) > 1:
                 # a sequence (a replay) means nothing once a step is lost
                 rest = case.steps[len(out) :]
+                reason = "an earlier step of this case failed"
                 out.extend(
-                    _not_sent(self.method, self.path, s, "an earlier step of this case failed", self.redact)
+                    dataclasses.replace(
+                        _not_sent(self.method, self.path, s, reason, self.redact),
+                        case_id=case.id, defect=case.defect, setup=s.setup,
+                    )
                     for s in rest
-                )
+                )  # fmt: skip
                 break
         return tuple(out)
 
