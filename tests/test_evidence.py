@@ -70,3 +70,20 @@ def test_failure_text_leads_with_the_first_finding() -> None:
         "the document says a wrong credential gets an error (+2 more)"
     )
     assert text.count("reproduce: curl") == 3
+
+
+def test_ansi_c_quoting_carries_every_byte_exactly() -> None:
+    """The curl command's quoting, one regular-expression pass: every byte, printable or not, quoted as bash reads it."""
+    from kyren_conformance.evidence import _ansi_c_quote
+
+    data = bytes(range(256)) + b"\\'plain text"
+    quoted = _ansi_c_quote(data)
+    assert quoted.startswith("$'") and quoted.endswith("'")
+    assert "\\x00" in quoted and "\\x7f" in quoted and "\\xff" in quoted and "\\\\" in quoted and "\\'" in quoted
+    assert "plain text" in quoted and "\x1b" not in quoted
+    import subprocess
+
+    sent = data[1:]  # bash's $'' string ends at a NUL byte, as any C string does
+    command = f"printf %s {_ansi_c_quote(sent)} | od -An -v -tx1"
+    printed = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
+    assert bytes.fromhex(printed.stdout.replace("\n", " ")) == sent

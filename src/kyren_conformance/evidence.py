@@ -27,18 +27,15 @@ _SHELL_FOR_MASK = {
 _MASK = re.compile(rb"(\*\*\*(?:\[:-1\]|\+last|\.swapcase)?)")
 
 
+# Bash $'…' quoting: printable ASCII as is, but for \\ and '; every other byte as \xHH. Read as Latin-1, each
+# byte is one character, so one regular-expression pass quotes a body (not a Python loop over its bytes).
+_UNQUOTABLE = re.compile(r"[^\x20-\x26\x28-\x5b\x5d-\x7e]")
+_QUOTED = {chr(b): f"\\x{b:02x}" for b in range(256)} | {"\\": "\\\\", "'": "\\'"}
+
+
 def _ansi_c_quote(data: bytes) -> str:
     """Bash $'…' quoting, which carries any byte (control characters, non-UTF-8) exactly."""
-    out = []
-    for byte in data:
-        ch = chr(byte)
-        if ch in "\\'":
-            out.append("\\" + ch)
-        elif 0x20 <= byte < 0x7F:
-            out.append(ch)
-        else:
-            out.append(f"\\x{byte:02x}")
-    return "$'" + "".join(out) + "'"
+    return "$'" + _UNQUOTABLE.sub(lambda m: _QUOTED[m.group()], data.decode("latin-1")) + "'"
 
 
 def _quote_with_secret(data: bytes, secret_env: str) -> str:
