@@ -73,7 +73,7 @@ def test_failure_text_leads_with_the_first_finding() -> None:
 
 
 def test_ansi_c_quoting_carries_every_byte_exactly() -> None:
-    """The curl command's quoting, one regular-expression pass: every byte, printable or not, quoted as bash reads it."""
+    """The curl command's quoting, in one pass: every byte, printable or not, quoted as bash reads it."""
     from kyren_conformance.evidence import _ansi_c_quote
 
     data = bytes(range(256)) + b"\\'plain text"
