@@ -10,11 +10,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.policy import REPLAY_POLICIES
 from kyren_conformance.usage import INTERNAL_ERROR, USAGE_ERROR, UsageParser
+
+if TYPE_CHECKING:
+    from kyren_conformance.settings import SuiteSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,16 +153,26 @@ def _refuse_secrets_on_command_line(extras: list[str]) -> None:
     raise SystemExit(USAGE_ERROR)
 
 
-def _check_settings(ns: argparse.Namespace) -> tuple[str | None, tuple[str, ...]]:
-    """The configuration error found before pytest starts (it reads like every other CLI error), or the notes."""
+class _Resolved:
+    """The settings the CLI resolved from exactly the options it passes to pytest: the plugin takes them as they
+    are, so the contracts are loaded and validated once per run, not twice."""
+
+    def __init__(self, settings: SuiteSettings) -> None:
+        self.kyren_suite_settings = settings
+
+
+def _check_settings(ns: argparse.Namespace) -> tuple[str | None, SuiteSettings | None]:
+    """The configuration error found before pytest starts (it reads like every other CLI error), or the settings.
+    The paths in `ns` are absolute already: pytest runs in the suite's folder."""
     from kyren_conformance.settings import ConfigError, resolve_suite
 
     options = {flag.lstrip("-").replace("-", "_"): getattr(ns, dest) for dest, flag in _PASS_THROUGH.items()}
-    options.update(kyren_field=ns.field, kyren_strict=ns.strict, kyren_json_report=ns.json_report)
+    json_report = ns.json_report or str(Path(ns.report).with_name("results.json"))  # as pytest_args passes it
+    options.update(kyren_field=ns.field, kyren_strict=ns.strict, kyren_json_report=json_report)
     try:
-        return None, resolve_suite(options.get).notes
+        return None, resolve_suite(options.get)
     except ConfigError as exc:
-        return str(exc), ()
+        return str(exc), None
 
 
 _WRITE_CHECK = b"kyren-conformance write check\n" * 256  # a few KB: a full disk fails on write or fsync, not open
@@ -196,19 +209,19 @@ def run_suite(argv: list[str]) -> int:
     ns, extras = _parser().parse_known_args(argv)
     if extras:
         _refuse_secrets_on_command_line(extras)
-    problem, notes = _check_settings(ns)
-    if problem:
+    shown_report = ns.report
+    _absolute_paths(ns)
+    problem, settings = _check_settings(ns)
+    if problem or settings is None:
         sys.stderr.write(f"kyren-conformance: {problem}\n")
         return USAGE_ERROR
-    for note in notes:
+    for note in settings.notes:
         sys.stderr.write(f"kyren-conformance: note: {note}\n")
 
     import pytest
 
     from kyren_conformance.resources import data_dir
 
-    shown_report = ns.report
-    _absolute_paths(ns)
     problem = _unwritable_outputs(ns)
     if problem:
         sys.stderr.write(f"kyren-conformance: {problem}\n")
@@ -225,7 +238,7 @@ def run_suite(argv: list[str]) -> int:
     here = os.getcwd()
     os.chdir(suite_dir)
     try:
-        code = int(pytest.main(pytest_args(ns, suite_dir), plugins=[catcher]))
+        code = int(pytest.main(pytest_args(ns, suite_dir), plugins=[catcher, _Resolved(settings)]))
     finally:
         os.chdir(here)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:

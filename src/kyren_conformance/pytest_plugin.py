@@ -117,7 +117,12 @@ _OUR_DESTS = (
 
 
 def _resolve(config: pytest.Config) -> SuiteSettings:
-    from kyren_conformance.settings import ConfigError, resolve_suite
+    from kyren_conformance.settings import ConfigError, SuiteSettings, resolve_suite
+
+    for plugin in config.pluginmanager.get_plugins():  # the CLI's, resolved from these very options
+        given = getattr(plugin, "kyren_suite_settings", None)
+        if isinstance(given, SuiteSettings):
+            return given
 
     try:
         return resolve_suite(lambda dest: config.getoption(dest, default=None))
