@@ -24,7 +24,7 @@ from kyren_conformance.contract import ContractError, load_contract
 from kyren_conformance.derive import Derived, derive, rename
 from kyren_conformance.derive_overlay import OverlayError, apply_overlay, read_overlay
 from kyren_conformance.error_codes import codes_section, read_code_page_file, with_codes
-from kyren_conformance.method_doc import DocumentError, NotAMethodDocument
+from kyren_conformance.method_doc import DocumentError, NotAMethodDocument, read_text
 from kyren_conformance.usage import INTERNAL_ERROR, NOT_CONFORMANT, USAGE_ERROR, UsageParser
 
 PROG = "kyren-conformance derive"
@@ -88,16 +88,7 @@ def derive_document(
     document: Path, out: Path, overlay: Path | None = None, codes: Path | None = None
 ) -> Derived:
     """Read, derive, lay the code table and the overlay over it; raise DocumentError or OverlayError."""
-    try:
-        raw = document.read_bytes()
-    except OSError as exc:
-        raise DocumentError(f"{document}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DocumentError(f"{document}:{line}: not UTF-8 (byte {raw[exc.start]:#04x})") from None
-    derived = derive(str(document), text, _reference(document, out))
+    derived = derive(str(document), read_text(document), _reference(document, out))
     codes = codes or code_page_beside(document)
     if codes is not None:
         section = codes_section(read_code_page_file(codes), _reference(codes, out))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kyren_conformance.contract import CODE_KINDS
-from kyren_conformance.method_doc import DocumentError
+from kyren_conformance.method_doc import DocumentError, read_text, split_row
 from kyren_conformance.suite_rules import code_table_sources
 
 __all__ = [
@@ -70,16 +70,7 @@ class CodeTable:
 def read_code_page_file(path: str | Path) -> CodeTable:
     """Read the page at `path` (UTF-8, any line endings); CodePageError names the file and line."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CodePageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise CodePageError(f"{path}:{line}: not UTF-8 (byte {raw[exc.start]:#04x})") from None
-    return read_code_page(str(path), text)
+    return read_code_page(str(path), read_text(path, CodePageError))
 
 
 def read_code_page(path: str, text: str) -> CodeTable:
@@ -90,7 +81,7 @@ def read_code_page(path: str, text: str) -> CodeTable:
         if not _is_table_line(lines[index]) or not _is_alignment_row(lines[index + 1]):
             continue
         first_table = index + 1 if first_table is None else first_table
-        header = [" ".join(_plain(cell).lower().split()) for cell in _split_row(lines[index])]
+        header = [" ".join(_plain(cell).lower().split()) for cell in split_row(lines[index])]
         code_at = next((header.index(h) for h in _CODE_HEADERS if h in header), None)
         description_at = next((header.index(h) for h in _DESCRIPTION_HEADERS if h in header), None)
         if code_at is not None and description_at is not None:
@@ -111,7 +102,7 @@ def _read_rows(path: str, lines: list[str], header: int, code_at: int, descripti
     index = header + 2
     while index < len(lines) and _is_table_line(lines[index]):
         number = index + 1
-        cells = _split_row(lines[index])
+        cells = split_row(lines[index])
         index += 1
         if not any(cell.strip() for cell in cells):
             continue
@@ -192,7 +183,7 @@ def _is_table_line(line: str) -> bool:
 
 
 def _is_alignment_row(line: str) -> bool:
-    cells = _split_row(line)
+    cells = split_row(line)
     for cell in cells:
         bare = cell.replace(" ", "")
         bare = bare[1:] if bare.startswith(":") else bare
@@ -200,27 +191,6 @@ def _is_alignment_row(line: str) -> bool:
         if not bare or bare.strip("-"):
             return False
     return bool(cells) and "-" in line
-
-
-def _split_row(line: str) -> list[str]:
-    """The cells of a table row: split on unescaped pipes, outer pipes optional."""
-    body = line.strip()
-    if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    cells: list[str] = []
-    current: list[str] = []
-    escaped = False
-    for char in body:
-        if char == "|" and not escaped:
-            cells.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-        escaped = char == "\\" and not escaped
-    cells.append("".join(current).strip())
-    return cells
 
 
 def _plain(cell: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 Side = Literal["request", "response"]
@@ -79,6 +80,19 @@ _COLUMNS = {
     "remark": "remark", "remarks": "remark", "required": "remark", "mandatory": "remark", "optional": "remark",
     "required/optional": "remark", "m/o": "remark",
 }  # fmt: skip
+
+
+def read_text(path: Path, error: type[DocumentError] = DocumentError) -> str:
+    """A document's text (UTF-8, a BOM dropped); `error` names the file, and the line of a byte that is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise error(f"{path}:{line}: not UTF-8 (byte {raw[exc.start]:#04x})") from None
 
 
 def read_method_doc(path: str, text: str) -> MethodDoc:
@@ -156,7 +170,8 @@ def clean_cell(text: str) -> str:
     return " ".join(text.split())
 
 
-def _split_row(line: str) -> list[str]:
+def split_row(line: str) -> list[str]:
+    """The cells of a table row: split on unescaped pipes, outer pipes optional."""
     body = line.strip()
     if body.startswith("|"):
         body = body[1:]
@@ -170,14 +185,14 @@ def _is_table_line(line: str) -> bool:
 
 
 def _is_alignment_row(line: str) -> bool:
-    cells = _split_row(line)
+    cells = split_row(line)
     return bool(cells) and all(_ALIGN_CELL.match(c.replace(" ", "")) for c in cells)
 
 
 def _read_table(doc: MethodDoc, start: int, side: Side | None) -> int:
     """Read a table whose header is at `start`; return the index after it."""
     header_line = start + 1
-    header = [clean_cell(c).lower() for c in _split_row(doc.lines[start])]
+    header = [clean_cell(c).lower() for c in split_row(doc.lines[start])]
     columns: dict[str, int] = {}
     for index, h in enumerate(header):
         columns.setdefault(_COLUMNS.get(" ".join(h.split()), ""), index)
@@ -203,7 +218,7 @@ def _read_table(doc: MethodDoc, start: int, side: Side | None) -> int:
     rows: list[tuple[Row, list[Row]]] = []
     for index in range(i, rows_end):
         raw = doc.lines[index]
-        cells = [clean_cell(c) for c in _split_row(raw)]
+        cells = [clean_cell(c) for c in split_row(raw)]
         if not any(cells):
             continue
         name_at = columns["name"]
