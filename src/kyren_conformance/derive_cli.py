@@ -84,9 +84,7 @@ def code_page_beside(document: Path) -> Path | None:
     return None
 
 
-def derive_document(
-    document: Path, out: Path, overlay: Path | None = None, codes: Path | None = None
-) -> Derived:
+def derive_document(document: Path, out: Path, overlay: Path | None = None, codes: Path | None = None) -> Derived:
     """Read, derive, lay the code table and the overlay over it; raise DocumentError or OverlayError."""
     derived = derive(str(document), read_text(document), _reference(document, out))
     codes = codes or code_page_beside(document)
@@ -222,9 +220,7 @@ def run_derive(argv: list[str]) -> int:
     derived_ones: list[tuple[Derived, Path]] = []
     for document, explicit in inputs:
         try:
-            derived_ones.append(
-                (derive_document(document, out, _path(args.overlay), _path(args.codes)), document)
-            )
+            derived_ones.append((derive_document(document, out, _path(args.overlay), _path(args.codes)), document))
         except NotAMethodDocument as exc:
             if explicit:
                 sys.stderr.write(f"{PROG}: {exc}\n")
