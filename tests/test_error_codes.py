@@ -60,6 +60,7 @@ def test_the_real_page_names_codes_for_each_kind(real) -> None:
         "missing_field": [21, 64],
         "bad_credentials": [54, 401],
         "unknown_user": [12, 22, 62],
+        "already_exists": [8, 10, 61],
     }
     assert set(KIND_PHRASES) == set(CODE_KINDS)
 
@@ -148,6 +149,7 @@ def test_the_section_is_json_and_lays_over_a_contract_that_then_loads(real, tmp_
         "missing_field": (21, 64),
         "bad_credentials": (54, 401),
         "unknown_user": (12, 22, 62),
+        "already_exists": (8, 10, 61),
     }
 
 

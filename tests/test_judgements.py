@@ -385,3 +385,13 @@ def test_S4_an_echo_with_upper_case_unicode_escapes() -> None:
     findings = judge("S4", [dataclasses.replace(ex(200, raw=body), secret_echoed=True)])
     assert len(findings) == 1 and "\\\\u00C9" in findings[0].received
     assert findings[0].level == "SHOULD" and findings[0].exchange is not None
+
+
+def test_m1_takes_the_pages_already_exists_code_for_a_repeated_valid_request() -> None:
+    """The suite sends the same example values in several valid requests: Create User may answer the second with
+    8 'already been registered', Deposit with 61 'Transaction already exists'. Only a page that says so allows it."""
+    page = ctx(contract=with_codes(kinds={"already_exists": (8, 61)}))
+    repeat = ex(200, {"error": 61, "description": "Transaction already exists"})
+    assert judge("M1", [repeat], page) == []
+    assert [f.rule_id for f in judge("M1", [repeat], ctx())] == ["M1"]  # no page: 61 is an error like any other
+    assert [f.rule_id for f in judge("M1", [ex(200, {"error": 21, "description": "x"})], page)] == ["M1"]

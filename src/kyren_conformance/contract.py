@@ -29,7 +29,7 @@ Level = Literal["MUST", "SHOULD"]
 Role = Literal["credential", "request_id", "value"]
 JSON_TYPES = ("string", "number", "integer", "boolean", "object", "array")  # a field's `type` names these
 # The kinds of defect a provider's Error Code page may name codes for (the contract's `codes.kinds`).
-CODE_KINDS = ("missing_field", "bad_credentials", "unknown_user")
+CODE_KINDS = ("missing_field", "bad_credentials", "unknown_user", "already_exists")
 _ARTICLE = {"integer": "an", "object": "an", "array": "an"}
 
 

@@ -45,6 +45,9 @@ KIND_PHRASES: dict[str, tuple[str, ...]] = {
     # 12 "Your account could not be found", 22 "Player has not been detected", 62 "No specific player has been
     # found". Not "player not found": 998 says it too, but 998 is the internal-error code that asks for a retry.
     "unknown_user": ("account could not be found", "player has not been detected", "no specific player"),
+    # 8 "This user ID has already been registered", 10 "The wallet has already been created", 61 "Transaction
+    # already exists No action required": what a creation or a transaction may answer when it is sent again.
+    "already_exists": ("already been registered", "already been created", "already exists"),
 }
 assert set(KIND_PHRASES) == set(CODE_KINDS), "every kind the contract knows has its phrases"
 

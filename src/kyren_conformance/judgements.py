@@ -176,7 +176,10 @@ def _must_be_refused(rule_id: str, documented: str) -> Judge:
 @judgement("M1", "case")
 def valid_request_succeeds(exchanges: Sequence[Exchange], ctx: JudgeContext) -> list[Finding]:
     found = _unanswered(exchanges, "M1", ctx)
-    allowed = {ctx.contract.success_code, *ctx.profile.valid_request_codes}
+    # The suite sends the same values in several valid requests (the document's example transactionId, the test
+    # user id): a method that creates something may answer a repeat with the page's "already exists" code (E8).
+    repeated = ctx.contract.codes.kinds.get("already_exists", ()) if ctx.contract.codes else ()
+    allowed = {ctx.contract.success_code, *ctx.profile.valid_request_codes, *repeated}
     field = ctx.contract.code_field
     for e in exchanges:
         if e.response is None:
