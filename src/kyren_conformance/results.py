@@ -120,9 +120,8 @@ def results_of(run: ConformanceRun, verdict: Verdict, *, complete: bool) -> dict
     }
 
 
-def method_summary(run: ConformanceRun, *, interrupted: bool) -> dict[str, Any]:
+def method_summary(run: ConformanceRun, verdict: Verdict) -> dict[str, Any]:
     """One row of the run's method table: which method, from which contract, with what verdict."""
-    verdict = verdict_of(run, interrupted=interrupted)
     contract = run.contract
     return {
         "name": run.name,
@@ -149,7 +148,8 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
     interrupted = not complete
     overall = verdict_of(suite, interrupted=interrupted)
     complete = complete and not overall.errors  # a crash of the suite leaves the run unfinished too
-    per_method = [(run, results_of(run, verdict_of(run, interrupted=interrupted), complete=complete)) for run in suite]
+    verdicts = {run.name: verdict_of(run, interrupted=interrupted) for run in suite}  # each judged once
+    per_method = [(run, results_of(run, verdicts[run.name], complete=complete)) for run in suite]
     if not suite.several:
         results = per_method[0][1]
         results["verdict"] = _verdict_data(overall, complete, _redactor(suite))
@@ -178,7 +178,7 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
     results["identity"]["target_url"] = suite.public_target
     results["rules"] = [{**rule, "method": run.name} for run, r in per_method for rule in r["rules"]]
     results["findings"] = [{**f, "method": run.name} for run, r in per_method for f in r["findings"]]
-    results["methods"] = [method_summary(run, interrupted=interrupted) for run in suite]
+    results["methods"] = [method_summary(run, verdicts[run.name]) for run in suite]
     return results
 
 
