@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from kyren_conformance.cli import main
 from kyren_conformance.contract import load_contract
-from kyren_conformance.derive import derive, doc_type_to_json, is_placeholder
-from kyren_conformance.method_doc import DocumentError
+from kyren_conformance.derive import DocumentError, derive
+from kyren_conformance.derive.values import doc_type_to_json, is_placeholder
 
 ROOT = Path(__file__).parents[1]
 CLOSE_SESSION = ROOT / "docs/spec/close-session.md"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kyren_conformance.contract import CODE_KINDS, ContractError, load_contract
-from kyren_conformance.error_codes import (
+from kyren_conformance.derive import DocumentError
+from kyren_conformance.derive.error_codes import (
     KIND_PHRASES,
     CodePageError,
     classify,
@@ -18,7 +19,6 @@ from kyren_conformance.error_codes import (
     read_code_page_file,
     with_codes,
 )
-from kyren_conformance.method_doc import DocumentError
 from kyren_conformance.resources import data_dir, default_contract_path
 
 PAGE = Path(__file__).parent / "documents" / "kyren" / "Error-Code-1.md"

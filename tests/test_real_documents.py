@@ -14,8 +14,7 @@ import pytest
 
 from kyren_conformance.cli import main
 from kyren_conformance.contract import load_contract
-from kyren_conformance.derive import Derived, derive
-from kyren_conformance.method_doc import DocumentError, NotAMethodDocument
+from kyren_conformance.derive import Derived, DocumentError, NotAMethodDocument, derive
 
 PAGES = Path(__file__).parent / "documents/kyren"
 # The provider's pages as taken (jphong125/stellaapic, Writerside/topics/, commit 48193fb): their SHA-256 sums,

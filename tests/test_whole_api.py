@@ -148,7 +148,7 @@ def test_each_shipped_contract_is_what_its_document_derives(
     contract_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """No hand edit: the committed contract and schemas are derive's output (plus a reviewed overlay)."""
-    from kyren_conformance.derive_cli import run_derive
+    from kyren_conformance.derive import run_derive
 
     data = json.loads(contract_path.read_text())
     document = ROOT / data["source"]["document"]
@@ -162,7 +162,7 @@ def test_each_shipped_contract_is_what_its_document_derives(
 def test_every_method_page_of_the_provider_runs_conformant_against_the_mock(tmp_path: Path) -> None:
     """No page crashes derive or the suite: every method the provider documents, derived and run in one go
     (Auto-Closing names Result's URL, so it runs on its own: one contract per endpoint in a run)."""
-    from kyren_conformance.derive_cli import run_derive
+    from kyren_conformance.derive import run_derive
 
     out = tmp_path / "derived"
     assert run_derive([str(ROOT / "tests" / "documents" / "kyren"), "--out", str(out)]) == 0

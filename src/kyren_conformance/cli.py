@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_mutation(argv[1:])
         if argv[:1] == ["derive"]:
-            from kyren_conformance.derive_cli import run_derive
+            from kyren_conformance.derive import run_derive
 
             return run_derive(argv[1:])
         if argv[:1] == ["openapi"]:

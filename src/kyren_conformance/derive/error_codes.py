@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from kyren_conformance.contract import CODE_KINDS
-from kyren_conformance.method_doc import DocumentError, read_text, split_row
-from kyren_conformance.suite_rules import code_table_sources
+from kyren_conformance.derive.document import DocumentError, read_text, split_row
+from kyren_conformance.derive.rules import code_table_sources
 
 __all__ = [
     "KIND_PHRASES",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kyren_conformance.doc_json_repair import Repaired, repair_json
-from kyren_conformance.method_doc import Block
+from kyren_conformance.derive.document import Block
+from kyren_conformance.derive.json_repair import Repaired, repair_json
 
 DIGITS = "^-?[0-9]+$"
 DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"

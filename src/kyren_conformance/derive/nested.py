@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from kyren_conformance.doc_values import doc_type_to_json, fits, json_type_of
-from kyren_conformance.method_doc import Row
+from kyren_conformance.derive.document import Row
+from kyren_conformance.derive.values import doc_type_to_json, fits, json_type_of
 
 # (sub-row, label for errata keys, the example object it sits in or None, required) -> (schema, required)
 ChildSchema = Callable[[Row, str, "dict[str, Any] | None", bool], "tuple[dict[str, Any], bool]"]

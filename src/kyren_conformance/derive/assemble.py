@@ -20,10 +20,12 @@ import ftfy
 import jsonschema
 
 from kyren_conformance.contract import JSON_TYPES
-from kyren_conformance.derive_names import pair_names
-from kyren_conformance.derive_nested import nested_schema
-from kyren_conformance.doc_json_repair import RepairError
-from kyren_conformance.doc_values import (
+from kyren_conformance.derive.document import DocumentError, MethodDoc, NotAMethodDocument, Row, Side, read_method_doc
+from kyren_conformance.derive.json_repair import RepairError
+from kyren_conformance.derive.names import pair_names
+from kyren_conformance.derive.nested import nested_schema
+from kyren_conformance.derive.rules import suite_rules
+from kyren_conformance.derive.values import (
     DIGITS,
     DOC_TYPES,
     doc_type_to_json,
@@ -37,9 +39,7 @@ from kyren_conformance.doc_values import (
     parse_json_example,
     plain_schema,
 )
-from kyren_conformance.method_doc import DocumentError, MethodDoc, NotAMethodDocument, Row, Side, read_method_doc
 from kyren_conformance.options import GENERIC_OPTIONS
-from kyren_conformance.suite_rules import suite_rules
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_BASE = "https://kyren-conformance.invalid/schemas/"
