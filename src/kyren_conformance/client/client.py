@@ -38,7 +38,7 @@ from kyren_conformance import __version__
 from kyren_conformance.exchange import Exchange, OutgoingRequest, Response, printable
 from kyren_conformance.redaction import Redactor
 
-__all__ = ["Client", "ClientSettings", "check_target_url"]
+__all__ = ["Client", "ClientSettings", "check_target_url", "describe_failure", "read_extra_ca", "retry_after"]
 
 _CHUNK = 64 * 1024
 _RECHECK = 0.05  # seconds between shutdowns of an expired send that is still running
@@ -408,7 +408,7 @@ class _WatchedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
-def _read_extra_ca(path: str | None) -> str | None:
+def read_extra_ca(path: str | None) -> str | None:
     if path is None:
         return None
     try:
@@ -473,7 +473,7 @@ class Client:
         self._redact = redactor
         # The adapter, not a requests.Session: Session.send reads a 3xx body to the end even with
         # allow_redirects=False (to build the next request), which would defeat the cap and the deadline.
-        self._adapter = _WatchedAdapter(settings.pool_size, _read_extra_ca(settings.ca_bundle))
+        self._adapter = _WatchedAdapter(settings.pool_size, read_extra_ca(settings.ca_bundle))
         self._connections: weakref.WeakSet[_Watched] = weakref.WeakSet()  # every connection used, while alive
         self._watchdog = _Watchdog()
         self._user_agent = f"kyren-conformance/{__version__}"
