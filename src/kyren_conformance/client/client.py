@@ -7,13 +7,10 @@ ends whatever read is blocked. `send` never raises: every failure becomes one hu
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import email.utils
 import errno
-import heapq
 import http.client
-import itertools
 import socket
 import ssl
 import threading
@@ -27,21 +24,17 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3 import HTTPResponse
 from urllib3 import exceptions as u3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.util.retry import Retry
 
 from kyren_conformance import __version__
+from kyren_conformance.client.deadline import Deadline, Progress, Watchdog, Watched, WatchedAdapter, sending, shut
 from kyren_conformance.exchange import Exchange, OutgoingRequest, Response, printable
 from kyren_conformance.redaction import Redactor
 
 __all__ = ["Client", "ClientSettings", "check_target_url", "describe_failure", "read_extra_ca", "retry_after"]
 
 _CHUNK = 64 * 1024
-_RECHECK = 0.05  # seconds between shutdowns of an expired send that is still running
 
 
 @dataclass(frozen=True)
@@ -134,7 +127,7 @@ def describe_failure(exc: BaseException, url: str) -> str:
     return f"internal client error: {type(exc).__name__}: {_one_line(exc)}"
 
 
-def _closed_before_answering(exc: BaseException, progress: _Progress, deadline: _Deadline) -> bool:
+def _closed_before_answering(exc: BaseException, progress: Progress, deadline: Deadline) -> bool:
     """A reused keep-alive connection the server had already closed: worth one more try on a fresh one.
 
     A server may close an idle connection without saying `Connection: close`; the next request on it
@@ -223,191 +216,6 @@ def _as_utf8(text: str) -> str:
         return text
 
 
-# --- the deadline ---------------------------------------------------------------------------------------
-
-
-class _Deadline:
-    """The deadline of one send, and the connections that send is using."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self._lock = threading.Lock()
-        self._connections: set[_Watched] = set()
-        self._expired = False
-        self._finished = False
-
-    @property
-    def expired(self) -> bool:
-        return self._expired
-
-    def attach(self, conn: _Watched) -> None:
-        with self._lock:
-            conn.kyren_deadline = self  # the connection now serves this send, not an earlier one
-            self._connections.add(conn)
-
-    def expire(self) -> bool:
-        """Shut the send's sockets down; True while the send is still running (see _Watchdog._run)."""
-        with self._lock:
-            if self._finished:
-                return False
-            self._expired = True
-            # A connection returned to the pool and taken by another send belongs to that send now.
-            connections = [conn for conn in self._connections if conn.kyren_deadline is self]
-        for conn in connections:
-            _shut(conn.sock)
-        return True
-
-    def finish(self) -> None:
-        with self._lock:
-            self._finished = True
-
-    def connections(self) -> list[_Watched]:
-        with self._lock:
-            return list(self._connections)
-
-
-def _shut(sock: socket.socket | None) -> None:
-    if sock is None:
-        return  # not connected yet: the watchdog looks again (see _Watchdog._run)
-    # The plain-socket shutdown even for a TLS socket: it wakes the blocked reader from this thread
-    # without touching the TLS object the reader is using (ssl.SSLSocket.shutdown would drop it).
-    with contextlib.suppress(OSError):  # already closed
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """One thread that expires deadlines in order: lighter than a Timer thread per request."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Deadline]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-    def watch(self, deadline: _Deadline) -> None:
-        with self._cond:
-            if self._stopped:
-                raise RuntimeError("the client is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="kyren-deadline-watchdog", daemon=True)
-                self._thread.start()
-        self._push(deadline.at, deadline)
-
-    def _push(self, at: float, deadline: _Deadline) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (at, next(self._order), deadline))
-            self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped and not self._due():
-                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
-                if self._stopped:
-                    return
-                deadline = heapq.heappop(self._heap)[2]
-            if deadline.expire():
-                # A socket may not exist yet (a slow name lookup or TCP connect straddled the deadline):
-                # look again shortly, until the send ends.
-                self._push(time.monotonic() + _RECHECK, deadline)
-
-    def _due(self) -> bool:
-        return bool(self._heap) and self._heap[0][0] <= time.monotonic()
-
-
-# The pool creates and reuses connections itself, so a connection learns which send it serves from the
-# thread that drives it: `send` sets this for the duration of one request, in its own thread only.
-_sending = threading.local()
-
-
-def _attach_to_current_send(conn: _Watched) -> None:
-    deadline: _Deadline | None = getattr(_sending, "deadline", None)
-    if deadline is not None:
-        deadline.attach(conn)
-
-
-class _FinalResponse(http.client.HTTPResponse):
-    """Reads past every interim (1xx) response to the final one, as RFC 9110 15.2 asks of a client.
-
-    http.client skips `100 Continue` only: a `103 Early Hints` would be taken as the answer, and each later
-    answer would then be read as the answer to the next request on the connection. `begin` skips the
-    headers of what `_read_status` calls a 100, so every 1xx but 101 (a protocol switch we never ask for)
-    is reported as one. (`_read_status` is private to http.client: no public hook reads the status line.)
-    """
-
-    def _read_status(self) -> tuple[str, int, str]:
-        version, status, reason = super()._read_status()  # type: ignore[misc]
-        if 100 <= status < 200 and status != 101:
-            return version, http.client.CONTINUE, reason
-        return version, status, reason
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    kyren_deadline: _Deadline | None = None
-    kyren_requests = 0  # requests sent since this connection was last opened
-    response_class = _FinalResponse
-
-    def connect(self) -> None:
-        # For HTTPS too: urllib3 sets `sock` before the TLS handshake, so a handshake that drips is cut as well.
-        _attach_to_current_send(self)
-        self.kyren_requests = 0
-        super().connect()
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        # Called for every request, also on a reused keep-alive connection (where connect is not).
-        _attach_to_current_send(self)
-        progress: _Progress | None = getattr(_sending, "progress", None)
-        if progress is not None:
-            # HTTP connects inside super().request (sock is None until then); HTTPS before it (connect reset
-            # the count): either way, a request that finds an open socket that served before is on a reused one.
-            progress.reused = self.sock is not None and self.kyren_requests > 0
-        try:
-            super().request(*args, **kwargs)
-        finally:
-            self.kyren_requests += 1  # after: an HTTP connect inside super().request resets the count
-
-
-class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
-    """HTTPS with the same hooks (the MRO puts them in front of HTTPSConnection's connect and request)."""
-
-
-_Watched = _WatchedHTTPConnection | _WatchedHTTPSConnection
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(HTTPAdapter):
-    """Keep-alive pool whose connections report to the current send's deadline."""
-
-    def __init__(self, pool_size: int, extra_ca_pem: str | None) -> None:
-        self._extra_ca_pem = extra_ca_pem  # read by init_poolmanager, which the base __init__ calls
-        # No retries: a request that failed once is a finding, and a retry would hide it (or resend it).
-        super().__init__(pool_connections=2, pool_maxsize=pool_size, max_retries=Retry(0, read=False))
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        if self._extra_ca_pem is not None:
-            # urllib3 loads ca_cert_data on top of ca_certs (certifi, set per request by requests),
-            # so the private CA is added to the default roots rather than replacing them.
-            pool_kwargs["ca_cert_data"] = self._extra_ca_pem
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
 def read_extra_ca(path: str | None) -> str | None:
     if path is None:
         return None
@@ -425,20 +233,6 @@ def read_extra_ca(path: str | None) -> str | None:
 
 
 # --- sending --------------------------------------------------------------------------------------------
-
-
-class _Progress:
-    """How far one send got, to say where a timeout struck."""
-
-    def __init__(self) -> None:
-        self.headers = False
-        self.body_bytes = 0
-        self.reused = False  # the request went out on a kept-alive connection that had served before
-
-    def where(self) -> str:
-        if not self.headers:
-            return "no status line and headers"
-        return f"headers received, body incomplete after {self.body_bytes} bytes"
 
 
 @dataclass(frozen=True)
@@ -473,9 +267,9 @@ class Client:
         self._redact = redactor
         # The adapter, not a requests.Session: Session.send reads a 3xx body to the end even with
         # allow_redirects=False (to build the next request), which would defeat the cap and the deadline.
-        self._adapter = _WatchedAdapter(settings.pool_size, read_extra_ca(settings.ca_bundle))
-        self._connections: weakref.WeakSet[_Watched] = weakref.WeakSet()  # every connection used, while alive
-        self._watchdog = _Watchdog()
+        self._adapter = WatchedAdapter(settings.pool_size, read_extra_ca(settings.ca_bundle))
+        self._connections: weakref.WeakSet[Watched] = weakref.WeakSet()  # every connection used, while alive
+        self._watchdog = Watchdog()
         self._user_agent = f"kyren-conformance/{__version__}"
         self._lock = threading.Lock()
         self._closing = threading.Event()  # wakes a send waiting out a Retry-After
@@ -502,7 +296,7 @@ class Client:
         response still holds a file on it.
         """
         for conn in list(self._connections):
-            _shut(conn.sock)
+            shut(conn.sock)
         self._adapter.close()
 
     def send(
@@ -522,7 +316,7 @@ class Client:
         new request id: the first may have been processed) and never without it. Both show on the Exchange.
         """
         started = time.monotonic()
-        deadline = _Deadline(started + self._settings.timeout)
+        deadline = Deadline(started + self._settings.timeout)
         first_attempt: Exchange | None = None
         throttled = 0
         try:
@@ -568,8 +362,8 @@ class Client:
         )
 
     def _attempt(
-        self, method: str, path: str, request: OutgoingRequest, run_started: float, deadline: _Deadline
-    ) -> Exchange | tuple[_Attempt, _Raw | None, str | None, _Progress, Exception | None]:
+        self, method: str, path: str, request: OutgoingRequest, run_started: float, deadline: Deadline
+    ) -> Exchange | tuple[_Attempt, _Raw | None, str | None, Progress, Exception | None]:
         """One try at sending `request`: what was sent, the answer or why none came, and the exception."""
         started = time.monotonic()
         url = self._base_url + path
@@ -582,14 +376,13 @@ class Client:
             return self._exchange(attempt, time.monotonic(), failure=built)
         headers_sent = cast(dict[str, str], dict(prepared.headers))  # requests types them str | bytes; we set str
         attempt = _Attempt(method, prepared.url or url, headers_sent, request, started, run_started)
-        progress = _Progress()
+        progress = Progress()
         try:
-            _sending.deadline, _sending.progress = deadline, progress
-            return attempt, self._fetch(prepared, deadline, progress), None, progress, None
+            with sending(deadline, progress):
+                return attempt, self._fetch(prepared, deadline, progress), None, progress, None
         except Exception as exc:
             return attempt, None, describe_failure(exc, attempt.url), progress, exc
         finally:
-            _sending.deadline = _sending.progress = None
             self._connections.update(deadline.connections())
 
     def _headers(self, request: OutgoingRequest) -> dict[str, str]:
@@ -602,7 +395,7 @@ class Client:
             headers[name] = value
         return headers
 
-    def _fetch(self, prepared: requests.PreparedRequest, deadline: _Deadline, progress: _Progress) -> _Raw:
+    def _fetch(self, prepared: requests.PreparedRequest, deadline: Deadline, progress: Progress) -> _Raw:
         # The per-read timeout is only a backstop: the watchdog ends the send at the deadline.
         remaining = max(deadline.at - time.monotonic(), 0.001)
         response = self._adapter.send(prepared, stream=True, timeout=(remaining, remaining), verify=True, proxies={})
@@ -621,7 +414,7 @@ class Client:
                 response.close()
             # A complete body has already put the connection back in the pool, for keep-alive.
 
-    def _read_body(self, raw: HTTPResponse, progress: _Progress) -> tuple[bytes, bool]:
+    def _read_body(self, raw: HTTPResponse, progress: Progress) -> tuple[bytes, bool]:
         cap = self._settings.max_body_bytes
         limit = cap + 1 + self._redact.longest  # one more byte tells truncation; see _Raw.body
         parts: list[bytes] = []
