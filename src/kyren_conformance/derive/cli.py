@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from kyren_conformance.contract import ContractError, load_contract
-from kyren_conformance.derive.assemble import Derived, derive, rename
+from kyren_conformance.derive.assemble import derive
+from kyren_conformance.derive.derived import Derived, rename
 from kyren_conformance.derive.document import DocumentError, NotAMethodDocument, read_text
 from kyren_conformance.derive.error_codes import codes_section, read_code_page_file, with_codes
 from kyren_conformance.derive.overlay import OverlayError, apply_overlay, read_overlay

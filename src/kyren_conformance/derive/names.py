@@ -9,7 +9,9 @@ never joined: `userId` and `userName` are not one field misspelt.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+Required = str | tuple[str, str]  # a name, or the two spellings of one field (either satisfies it)
 _MAX_NAME = 64  # longer "names" are a damaged table, not a misspelling worth guessing
 
 
@@ -65,3 +67,12 @@ def pair_names(table_names: Iterable[str], example_keys: Iterable[str]) -> dict[
         if len(found) == 1 and sum(found[0] in other for other in candidates.values()) == 1:
             pairs[name] = found[0]
     return pairs
+
+
+def required_schema(names: list[Required]) -> dict[str, Any]:
+    """`required` for plain names; for a field spelt two ways, one of the two (`anyOf`)."""
+    schema: dict[str, Any] = {"required": [n for n in names if isinstance(n, str)]}
+    pairs = [{"anyOf": [{"required": [a]}, {"required": [b]}]} for n in names if not isinstance(n, str) for a, b in [n]]
+    if pairs:
+        schema["allOf"] = pairs
+    return schema

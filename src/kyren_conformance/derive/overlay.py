@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from kyren_conformance.derive.assemble import Derived
+from kyren_conformance.derive.derived import Derived
 from kyren_conformance.resources import data_dir
 
 
