@@ -2,7 +2,8 @@
 
 requests' timeout bounds each socket read, so a target that drips one byte at a time never trips it. Here
 every send has a deadline; a watchdog thread shuts down the sockets the send is using when it passes, which
-ends whatever read is blocked. `send` never raises: every failure becomes one human line on the Exchange.
+ends whatever read is blocked (deadline.py). `send` never raises: every failure becomes one human line on the
+Exchange (failures.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import http.client
-import ssl
 import threading
 import time
 import weakref
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC
 from types import TracebackType
 from typing import cast
-from urllib.parse import urlsplit
 
 import requests
 from urllib3 import HTTPResponse
@@ -27,10 +26,11 @@ from urllib3 import HTTPResponse
 from kyren_conformance import __version__
 from kyren_conformance.client.deadline import Deadline, Progress, Watchdog, Watched, WatchedAdapter, sending, shut
 from kyren_conformance.client.failures import causes, describe_failure
+from kyren_conformance.client.target import check_target_url, read_extra_ca
 from kyren_conformance.exchange import Exchange, OutgoingRequest, Response, printable
 from kyren_conformance.redaction import Redactor
 
-__all__ = ["Client", "ClientSettings", "check_target_url", "describe_failure", "read_extra_ca", "retry_after"]
+__all__ = ["Client", "ClientSettings", "retry_after"]
 
 _CHUNK = 64 * 1024
 
@@ -48,34 +48,6 @@ class ClientSettings:
             raise ValueError(f"the timeout must be a positive number of seconds, not {self.timeout!r}")
         if self.max_body_bytes < 0 or self.pool_size < 1:
             raise ValueError(f"max_body_bytes must be >= 0 and pool_size >= 1, not {self}")
-
-
-def check_target_url(url: str) -> str:
-    """The target URL without its trailing slash, or ValueError with one line saying what is wrong."""
-    shown = _without_userinfo(url)
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # raises ValueError when out of range or not a number
-    except ValueError:
-        raise ValueError(f"target URL {shown!r} has a bad port") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"target URL {shown!r} must start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError(f"target URL {shown!r} has no host")
-    if port == 0:
-        raise ValueError(f"target URL {shown!r} has a bad port")
-    if parts.query or parts.fragment or any(ch.isspace() for ch in url):
-        raise ValueError(f"target URL {shown!r} must not hold a query, a fragment or spaces")
-    return url.rstrip("/")
-
-
-def _without_userinfo(url: str) -> str:
-    # Error messages may be printed before any redactor exists: never echo a password from the URL.
-    scheme, sep, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
-    if sep and "@" in authority:
-        return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{tail}"
-    return url
 
 
 def _closed_before_answering(exc: BaseException, progress: Progress, deadline: Deadline) -> bool:
@@ -116,25 +88,6 @@ def _as_utf8(text: str) -> str:
         return text.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return text
-
-
-def read_extra_ca(path: str | None) -> str | None:
-    if path is None:
-        return None
-    try:
-        with open(path, encoding="ascii") as pem_file:
-            pem = pem_file.read()
-        ssl.create_default_context(cadata=pem)  # refuses a file with no usable certificate
-    except ssl.SSLError:  # before OSError, its base class
-        raise ValueError(f"CA bundle {path!r} holds no PEM certificate") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"CA bundle {path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
-    if "-----BEGIN CERTIFICATE-----" not in pem:
-        raise ValueError(f"CA bundle {path!r} holds no PEM certificate")
-    return pem
-
-
-# --- sending --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
