@@ -1,9 +1,10 @@
 """Read a Kyren method document (markdown, as the provider writes it) into plain data, with line numbers.
 
 This module only reads: tables, fenced examples and headings, keeping each item's line so that
-everything derived from it can quote its clause. What the content means is `derive.py`'s business.
-It is tolerant of how these documents really look: `<br/>`, ragged whitespace, alignment colons,
-missing outer pipes, fences with or without an info string, text around the tables, missing sections.
+everything derived from it can quote its clause; what the content means is for `reading.py`, `request.py`
+and `response.py` to say. It is tolerant of how these documents really look: `<br/>`, ragged whitespace,
+alignment colons, missing outer pipes, fences with or without an info string, text around the tables,
+missing sections.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Kyren publishes its result codes on a page of their own (`Error-Code-1.md`): a m
 (code -> description, as plain text), classifies the codes by what their descriptions say (`KIND_PHRASES`),
 and turns both into a contract's `codes` section (`codes_section`, laid over a contract by `with_codes`).
 
-Like `method_doc.py` it only reads documents and writes contract data: the engine never imports it.
+Like `document.py` it only reads documents and writes contract data: the engine never imports it.
 Every step is linear in the size of the page (plain string scans, no backtracking regular expressions).
 """
 

@@ -3,7 +3,8 @@
 `Currency list` and `CurrencyList`, `timeStamp` and `timestamp`, `transctionId` and `transactionId`:
 the same field, by a normalised comparison (case, spaces, `_` and `-` ignored) or, for long names, a
 small edit distance. A pair is made only when it is unique both ways, so two unrelated fields are
-never joined: `userId` and `userName` are not one field misspelt.
+never joined: `userId` and `userName` are not one field misspelt. A schema requires such a field
+under either spelling (`required_schema`).
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ class DocumentReading:
         )  # fmt: skip
         return side == "request", False
 
-    def is_required(self, side: Side) -> Remark:
+    def remark_reader(self, side: Side) -> Remark:
         """The Remark reader nested tables take: (sub-row, label) -> required."""
         return lambda row, label: self.remark(row, label, side)[0]
 

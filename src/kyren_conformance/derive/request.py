@@ -127,7 +127,7 @@ def _field_schema(
     json_type = reading.table_type(row, name, "request")
     if row.children:
         types = [json_type or ("array" if isinstance(value, list) else "object")]
-        remark = reading.is_required("request")
+        remark = reading.remark_reader("request")
         return types, nested_schema(row, name, value, "request", _child(reading), remark, reading.errata.add), True
     if json_type is None:
         types = [json_type_of(value)] if has_value and value is not None else list(JSON_TYPES)

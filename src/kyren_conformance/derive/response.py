@@ -79,6 +79,15 @@ def response_parts(reading: DocumentReading) -> ResponseParts:
         properties[name]["description"] = description
         if row.name in pairs:
             properties.setdefault(pairs[row.name], dict(properties[name]))
+    _note_fields_not_in_table(reading, properties, example, example_line)
+    result = _result(reading, code_row, description_row, example, example_line)
+    always: Required = (code_row.name, pairs[code_row.name]) if code_row.name in pairs else code_row.name
+    return ResponseParts(properties, [always], on_success, result, code_row, description_row)
+
+
+def _note_fields_not_in_table(
+    reading: DocumentReading, properties: dict[str, Any], example: dict[str, Any] | None, example_line: int
+) -> None:
     for name in example or {}:
         if name not in properties:
             reading.errata.add(
@@ -86,9 +95,6 @@ def response_parts(reading: DocumentReading) -> ResponseParts:
                 f"the response example carries {name}, which the response table does not list",
                 "allowed and not checked (a response may carry extra fields)",
             )  # fmt: skip
-    result = _result(reading, code_row, description_row, example, example_line)
-    always: Required = (code_row.name, pairs[code_row.name]) if code_row.name in pairs else code_row.name
-    return ResponseParts(properties, [always], on_success, result, code_row, description_row)
 
 
 def _field_schema(
@@ -105,7 +111,7 @@ def _field_schema(
         schema, required = _description_schema(reading, row, name, example, required)
     elif row.children:
         value = example.get(name) if example else None
-        schema = nested_schema(row, name, value, "response", _child(reading), reading.is_required("response"),
+        schema = nested_schema(row, name, value, "response", _child(reading), reading.remark_reader("response"),
                                reading.errata.add)  # fmt: skip
     else:
         schema, required = _value_schema(reading, row, name, example, required)
