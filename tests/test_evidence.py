@@ -9,10 +9,10 @@ import subprocess
 import pytest
 
 from kyren_conformance.cases import near_misses
-from kyren_conformance.evidence import DERIVED_MASKS, REDACTED, curl_command, failure_text
+from kyren_conformance.evidence import curl_command, failure_text
 from kyren_conformance.exchange import Exchange, Response
 from kyren_conformance.findings import Finding
-from kyren_conformance.redaction import Redactor
+from kyren_conformance.redaction import DERIVED_MASKS, REDACTED, Redactor
 
 TOKEN = "Tok-en/42'x"
 

@@ -11,20 +11,11 @@ from collections.abc import Sequence
 
 from kyren_conformance.exchange import Exchange, printable
 from kyren_conformance.findings import Finding
+from kyren_conformance.redaction import DERIVED_MASKS as DERIVED_MASKS  # re-exported until importers switch
+from kyren_conformance.redaction import MASK_PATTERN, SHELL_FOR_MASK
+from kyren_conformance.redaction import REDACTED as REDACTED  # re-exported until importers switch (issue 16)
 
-REDACTED = "***"
 BODY_SHOWN = 2048  # bytes of a body quoted in a failure message
-
-# Wrong credentials near the real one (cases.near_misses) would reveal it, so they are masked too, each
-# with a mask saying how it derives from the secret; curl rebuilds it from the environment variable.
-DERIVED_MASKS = {"one_char_shorter": "***[:-1]", "one_char_longer": "***+last", "case_swapped": "***.swapcase"}
-_SHELL_FOR_MASK = {
-    "***": '"${env}"',
-    "***[:-1]": '"${{{env}%?}}"',
-    "***+last": '"${env}${{{env}: -1}}"',
-    "***.swapcase": '"$(printf %s "${env}" | tr a-zA-Z A-Za-z)"',
-}
-_MASK = re.compile(rb"(\*\*\*(?:\[:-1\]|\+last|\.swapcase)?)")
 
 
 # Bash $'…' quoting: printable ASCII as is, but for \\ and '; every other byte as \xHH. Read as Latin-1, each
@@ -41,9 +32,9 @@ def _ansi_c_quote(data: bytes) -> str:
 def _quote_with_secret(data: bytes, secret_env: str) -> str:
     """Quote for bash, turning each mask back into the secret (or its derived value) from the environment."""
     out = []
-    for i, part in enumerate(_MASK.split(data)):
+    for i, part in enumerate(MASK_PATTERN.split(data)):
         if i % 2:  # a mask (split keeps the captured separators at odd positions)
-            out.append(_SHELL_FOR_MASK[part.decode()].format(env=secret_env))
+            out.append(SHELL_FOR_MASK[part.decode()].format(env=secret_env))
         elif part or i == 0:
             out.append(_ansi_c_quote(part))
     return "".join(out)

@@ -17,7 +17,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-MASK = "***"
+REDACTED = "***"  # what stands for a secret in every piece of evidence
+
+# Wrong credentials near the real one (cases.near_misses) would reveal it, so they are masked too, each
+# with a mask saying how it derives from the secret; curl rebuilds it from the environment variable.
+DERIVED_MASKS = {"one_char_shorter": "***[:-1]", "one_char_longer": "***+last", "case_swapped": "***.swapcase"}
+# Each mask as bash rebuilds its value from the secret's environment variable (`{env}`), for curl commands.
+SHELL_FOR_MASK = {
+    "***": '"${env}"',
+    "***[:-1]": '"${{{env}%?}}"',
+    "***+last": '"${env}${{{env}: -1}}"',
+    "***.swapcase": '"$(printf %s "${env}" | tr a-zA-Z A-Za-z)"',
+}
+# Any mask in redacted bytes, captured (so `split` keeps it); a derived mask whole, not `***` and a tail.
+MASK_PATTERN = re.compile(rb"(\*\*\*(?:\[:-1\]|\+last|\.swapcase)?)")
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -129,7 +142,7 @@ class Redactor:
     longest: int
 
     def __init__(self, secrets: Iterable[str] | Mapping[str, str]) -> None:
-        masks = dict(secrets) if isinstance(secrets, Mapping) else dict.fromkeys(secrets, MASK)
+        masks = dict(secrets) if isinstance(secrets, Mapping) else dict.fromkeys(secrets, REDACTED)
         # Longest first, so that a secret containing another is masked whole rather than in parts.
         ordered = sorted((secret for secret in masks if secret), key=lambda secret: (-len(secret), secret))
         patterns = [_secret_pattern(secret) for secret in ordered]
@@ -213,7 +226,7 @@ class Redactor:
     def headers(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Headers:
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         return tuple(
-            (self.text(name), MASK if _is_sensitive_header(name) else self.text(value)) for name, value in pairs
+            (self.text(name), REDACTED if _is_sensitive_header(name) else self.text(value)) for name, value in pairs
         )
 
     def url(self, url: str) -> str:
@@ -221,7 +234,7 @@ class Redactor:
         parts = urlsplit(url)
         netloc = parts.netloc
         if "@" in netloc:
-            netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"
+            netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
         query = "&".join(_mask_query_value(item) for item in parts.query.split("&")) if parts.query else ""
         return self.text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
@@ -229,4 +242,4 @@ class Redactor:
 def _mask_query_value(item: str) -> str:
     # A base URL's query usually holds a gateway key or a signature, so no query value is kept.
     name, sep, _ = item.partition("=")
-    return f"{name}={MASK}" if sep else item
+    return f"{name}={REDACTED}" if sep else item

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ssl
 from urllib.parse import urlsplit
 
+from kyren_conformance.redaction import REDACTED
+
 __all__ = ["check_target_url", "read_extra_ca"]
 
 
@@ -36,7 +38,7 @@ def _without_userinfo(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     authority, slash, tail = rest.partition("/")
     if sep and "@" in authority:
-        return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{tail}"
+        return f"{scheme}://{REDACTED}@{authority.rsplit('@', 1)[1]}{slash}{tail}"
     return url
 
 
