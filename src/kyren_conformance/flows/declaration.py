@@ -46,6 +46,7 @@ class Operation:
     round_field: str | None = None
     reverses: str | None = None  # effect "reverse": the operation it undoes
     retransmissions: int | None = None  # None: the flow's retry count
+    on_no_answer: str | None = None  # the operation sent when this one gets no good answer (Bet: cancel)
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,13 @@ def _check(d: FlowDeclaration) -> None:
                     f"operations.{op.name}.reverses: {op.reverses!r} is not an operation that moves money; "
                     f"expected one of: {', '.join(_movers(d))}"
                 )
+        if op.on_no_answer is not None:
+            then = d.operations.get(op.on_no_answer)
+            if then is None or then.reverses != op.name:
+                raise FlowError(
+                    f"operations.{op.name}.on_no_answer: {op.on_no_answer!r} is not an operation that reverses "
+                    f"{op.name!r}"
+                )
     for index, name in enumerate(d.bad_amount_operations):
         if name not in _movers(d):
             raise FlowError(
@@ -225,7 +233,7 @@ def _check(d: FlowDeclaration) -> None:
         both = set(d.retry.retry_codes) & set(d.retry.no_retry_codes)
         if both:
             raise FlowError(f"retry: the code {min(both)} is both in retry_codes and in no_retry_codes")
-    for alias, name in (d.history.aliases.items() if d.history else ()):
+    for alias, name in d.history.aliases.items() if d.history else ():
         if alias == name:
             raise FlowError(f"history.aliases.{alias}: an alias must differ from the field it spells")
     for rule in _required_clauses(d):
@@ -292,7 +300,7 @@ def check_fields(declaration: FlowDeclaration, contracts: Mapping[str, Contract]
                 f"flow {shown(d.path)}: {key}: {name!r} is not a request field of {method}; "
                 f"expected one of: {', '.join(f.name for f in contract.fields)}"
             )
-    answers = [("balance.field", d.balance.method, d.balance.field)]
+    answers: list[tuple[str, str, str | None]] = [("balance.field", d.balance.method, d.balance.field)]
     answers += [(f"operations.{op.name}.balance_field", op.method, op.balance_field) for op in d.operations.values()]
     for key, method, answer_field in answers:
         properties = contracts[method].response_schema.get("properties")
