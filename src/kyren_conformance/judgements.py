@@ -18,11 +18,11 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from kyren_conformance.contract import Contract, Field
-from kyren_conformance.evidence import REDACTED
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.findings import Finding
 from kyren_conformance.policy import ReplayPolicy
 from kyren_conformance.profile import Profile
+from kyren_conformance.redaction import REDACTED
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kyren_conformance.client import check_target_url
-from kyren_conformance.client import read_extra_ca as _read_extra_ca  # aliased until its call is renamed (issue 16)
+from kyren_conformance.client import check_target_url, read_extra_ca
 from kyren_conformance.contract import (
     Contract,
     ContractError,
@@ -224,7 +223,7 @@ def _shared_settings(option: Option, environ: Mapping[str, str], profile: Profil
     ca_bundle = option("ca_bundle")
     if ca_bundle:
         try:  # a directory, a non-PEM or a certificate-less file fails here, not as a crash mid-run
-            _read_extra_ca(ca_bundle)
+            read_extra_ca(ca_bundle)
         except ValueError as exc:
             raise ConfigError(f"--ca-bundle: {exc}") from None
     seed = option("kyren_seed")
