@@ -76,6 +76,7 @@ class Answer:
     status: int = 200
     headers: Headers = ()
     replayed: bool = False
+    body: tuple[tuple[str, Any], ...] = ()  # answer fields a wallet fills in (a balance), over the example's
 
     @property
     def succeeded(self) -> bool:
@@ -309,6 +310,7 @@ class Reference:
         """The body: the code and description, and on success the rest of the documented success body."""
         example = self.contract.response_example if answer.succeeded else None
         document = copy.deepcopy(example) if example else {}
+        document.update(answer.body)
         document[self.contract.code_field] = self.code_value(answer)
         if self.contract.description_field:
             if self.describes(answer):
@@ -357,7 +359,7 @@ def _digest(request_id: str) -> bytes:
 # -- the registries of variants ----------------------------------------------------------------------
 
 _NAME = re.compile(r"^[0-9a-z]+(-[0-9a-z]+)*$")
-_RULE = re.compile(r"^[MS][0-9]+$")
+_RULE = re.compile(r"^[MSF][0-9]+$")  # F: the money-flow rules
 R = TypeVar("R", bound=type[Reference])
 
 

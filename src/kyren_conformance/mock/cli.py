@@ -7,13 +7,19 @@ import json
 import sys
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from kyren_conformance.contract import ContractError, load_contract
 from kyren_conformance.mock.behaviour import Variant
 from kyren_conformance.mock.dialects import DIALECTS
 from kyren_conformance.mock.faults import FAULTS
+from kyren_conformance.mock.flow_variants import FLOW_DIALECTS, FLOW_FAULTS
+from kyren_conformance.mock.ledger import START_BALANCE
 from kyren_conformance.mock.server import FAULT_DELAY_ENV, MockServer
 from kyren_conformance.resources import contract_paths
+
+if TYPE_CHECKING:
+    from kyren_conformance.flows.declaration import FlowDeclaration
 
 USAGE_ERROR = 4  # the project's exit code for a usage or configuration error
 
@@ -29,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="FILE|DIR",
         help="a method contract or a folder of them, repeatable; each method at its own path (default: all shipped)",
+    )
+    parser.add_argument(
+        "--flow",
+        action="append",
+        metavar="FILE",
+        help="a flow declaration (contracts/flows/*.json), repeatable: the methods it names keep real balances",
     )
     parser.add_argument("--fault", metavar="NAME", help="a fault mode to inject (see --list)")
     parser.add_argument(
@@ -66,16 +78,23 @@ def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
     except SystemExit as exc:  # argparse has printed the usage; map its exit code onto the project's
         return 0 if exc.code in (0, None) else USAGE_ERROR
     if args.list:
-        print("\n".join([*_listing("faults (rules they trip)", FAULTS), "", *_listing("dialects", DIALECTS)]))
+        listings = [
+            _listing("faults (rules they trip)", FAULTS),
+            _listing("dialects", DIALECTS),
+            _listing("money-flow faults, with --flow (rules they trip)", FLOW_FAULTS),
+            _listing("money-flow dialects, with --flow", FLOW_DIALECTS),
+        ]
+        print("\n\n".join("\n".join(lines) for lines in listings))
         return 0
     try:
         contracts = [load_contract(path) for path in contract_paths(args.contract)]
-    except (ContractError, ValueError) as exc:
+        flows = _flows(args.flow or [])
+    except (ContractError, ValueError) as exc:  # a FlowError is a ValueError
         return _fail(str(exc))
     try:
         server = MockServer(
             contracts, host=args.host, port=args.port, fault=args.fault, dialect=args.dialect,
-            fault_delay=args.fault_delay, latency=args.latency, faulty=args.method,
+            fault_delay=args.fault_delay, latency=args.latency, faulty=args.method, flows=flows,
         )  # fmt: skip
         server.start()
     except (ValueError, OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
@@ -90,11 +109,22 @@ def run_mock(argv: list[str], *, stop: threading.Event | None = None) -> int:
     return 0
 
 
+def _flows(paths: list[str]) -> list[FlowDeclaration]:
+    if not paths:
+        return []
+    # Imported only when asked for: a mock serving no flow loads no flow code.
+    from kyren_conformance.flows.declaration import load_flow
+
+    return [load_flow(path) for path in paths]
+
+
 def _announce(server: MockServer) -> None:
     for contract in server.contracts:
         endpoint = f"{contract.http_method} {server.url}{contract.http_path}"
         print(f"Kyren mock ({contract.title}) on {server.url}  ->  {endpoint}")
     print(f"fault: {server.fault or 'none'}   dialect: {server.dialect or 'none'}")
+    for flow in server.flows:
+        print(f"flow {flow.flow}: real balances for {', '.join(flow.methods)} (every user starts at {START_BALANCE})")
     # These are the mock's own throwaway test credentials, so printing them is the point.
     print("test credentials (this mock only):")
     shown_names: set[str] = set()

@@ -14,12 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from kyren_conformance.contract import Contract, describe_types, mock_default
 from kyren_conformance.mock.behaviour import Incoming, Reference, Reply, pick
 from kyren_conformance.mock.dialects import DIALECTS
 from kyren_conformance.mock.faults import FAULTS
+from kyren_conformance.mock.flow_variants import FLOW_DIALECTS, FLOW_FAULTS
+from kyren_conformance.mock.wallet import WalletReference, bind_flows, with_wallet
+
+if TYPE_CHECKING:
+    from kyren_conformance.flows.declaration import FlowDeclaration
 
 BODY_CAP = 1 << 20  # bytes of request body read at most; more gets 413
 DEFAULT_FAULT_DELAY = 15.0  # longer than the suite's default 10 s timeout
@@ -32,7 +37,8 @@ class MockServer:
 
     Given several contracts, it serves each method at its own path (a whole integration on one port);
     `faulty` names the methods (contract file stems or method names) the fault and dialect apply to:
-    by default, all of them.
+    by default, all of them. Given flow declarations, the methods they name keep real balances (wallet.py),
+    one set of books per flow; `fault`, `faults` and `dialect` take the money-flow variants' names too.
     """
 
     def __init__(
@@ -48,6 +54,8 @@ class MockServer:
         latency: float = 0.0,
         behaviour: type[Reference] | None = None,  # a subclass of your own, instead of a fault and a dialect
         faulty: Sequence[str] | None = None,
+        flows: Sequence[FlowDeclaration] = (),
+        faults: Sequence[str] = (),  # more faults besides `fault`, combined
     ) -> None:
         _require_loopback(host)
         if latency < 0:
@@ -55,12 +63,15 @@ class MockServer:
         self.latency = latency  # added to every answer: a staging link for benchmarks
         self.contracts = _distinct_paths([contract] if isinstance(contract, Contract) else list(contract))
         self.contract = self.contracts[0]
-        self.fault = fault
+        named = list(dict.fromkeys([*([fault] if fault else []), *faults]))
+        self.fault = ", ".join(named) or None
         self.dialect = dialect
-        if behaviour is not None and (fault or dialect):
+        if behaviour is not None and (named or dialect):
             raise ValueError("behaviour: give a Reference subclass, or a fault and a dialect, not both")
-        self._behaviour = behaviour or _combine(fault, dialect)
+        self._behaviour = behaviour or _combine(named, dialect)
         self._faulty = _faulty_methods(self.contracts, faulty)
+        self.flows = tuple(flows)
+        self._wallets = bind_flows(self.contracts, self.flows)
         several = len(self.contracts) > 1  # a value one method's field cannot take is that method's to choose
         self._credentials_by_path = {
             c.http_path: _resolve_credentials(c, credentials, only_accepted=several) for c in self.contracts
@@ -92,12 +103,7 @@ class MockServer:
     def start(self) -> MockServer:
         if self._httpd is not None:
             raise RuntimeError("the mock server is already started")
-        routes = {
-            c.http_path: (self._behaviour if c.http_path in self._faulty else Reference)(
-                c, self._credentials_by_path[c.http_path], fault_delay=self.fault_delay
-            )
-            for c in self.contracts
-        }
+        routes = {c.http_path: self._route(c) for c in self.contracts}
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         self._httpd = _HTTPServer((self._host, self._port), routes, self.contract.http_path, family)
         self._httpd.latency = self.latency
@@ -106,6 +112,17 @@ class MockServer:
         )
         self._thread.start()
         return self
+
+    def _route(self, contract: Contract) -> Reference:
+        """The behaviour serving one method: the chosen variant or the reference, with a wallet if a flow names it."""
+        behaviour = self._behaviour if contract.http_path in self._faulty else Reference
+        credentials = self._credentials_by_path[contract.http_path]
+        wallet = self._wallets.get(contract.http_path)
+        if wallet is not None:
+            return with_wallet(behaviour)(contract, credentials, fault_delay=self.fault_delay, wallet=wallet)
+        if issubclass(behaviour, WalletReference):  # a money-flow variant on a method no flow names: the reference
+            return WalletReference(contract, credentials, fault_delay=self.fault_delay)
+        return behaviour(contract, credentials, fault_delay=self.fault_delay)
 
     def stop(self) -> None:
         httpd, thread = self._httpd, self._thread
@@ -131,14 +148,17 @@ class MockServer:
         return self._httpd
 
 
-def _combine(fault: str | None, dialect: str | None) -> type[Reference]:
-    chosen = [cls for cls in (pick(FAULTS, "fault", fault), pick(DIALECTS, "dialect", dialect)) if cls is not None]
+def _combine(faults: Sequence[str], dialect: str | None) -> type[Reference]:
+    picked = [pick({**FAULTS, **FLOW_FAULTS}, "fault", name) for name in faults]
+    picked.append(pick({**DIALECTS, **FLOW_DIALECTS}, "dialect", dialect))
+    chosen = list(dict.fromkeys(cls for cls in picked if cls is not None))
     if not chosen:
         return Reference
     if len(chosen) == 1:
         return chosen[0]
-    # The fault comes first in the MRO, so where both change the same step the defect wins.
-    return cast(type[Reference], type(f"{fault}+{dialect}", tuple(chosen), {}))
+    # The faults come first in the MRO, so where a fault and the dialect change the same step the defect wins.
+    name = "+".join([*faults, *([dialect] if dialect else [])])
+    return cast(type[Reference], type(name, tuple(chosen), {}))
 
 
 def _distinct_paths(contracts: list[Contract]) -> list[Contract]:
