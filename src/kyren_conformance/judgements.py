@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from kyren_conformance.findings import Finding
 from kyren_conformance.policy import ReplayPolicy
 from kyren_conformance.profile import Profile
 from kyren_conformance.redaction import REDACTED
+from kyren_conformance.response_reading import read_code, shown
 
 
 @dataclass(frozen=True)
@@ -94,38 +94,9 @@ def judgement(
 # --- reading a response -------------------------------------------------------------------------
 
 
-# A code is at most 18 digits: a longer number is no code (and a 5,000-digit one would not even convert).
-MAX_CODE_DIGITS = 18
-_CODE = re.compile(rf"-?[0-9]{{1,{MAX_CODE_DIGITS}}}")  # ASCII digits only: str.isdigit() accepts "²" and "١٢"
-_CODE_LIMIT = 10**MAX_CODE_DIGITS
-
-
 def code_of(exchange: Exchange, ctx: JudgeContext) -> int | None:
-    """The result code as an integer (E1: an integer or a digit string), or None if there is none."""
-    body = exchange.response.json if exchange.response and exchange.response.is_json else None
-    if not isinstance(body, dict):
-        return None
-    value = body.get(ctx.contract.code_field)
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer() and abs(value) < _CODE_LIMIT:
-        return int(value)
-    if isinstance(value, int) and abs(value) < _CODE_LIMIT:
-        return value
-    if isinstance(value, str) and _CODE.fullmatch(value):
-        return int(value)
-    return None
-
-
-def shown(exchange: Exchange, limit: int = 160) -> str:
-    """A short quote of what came back, for a finding's message."""
-    if exchange.response is None:
-        return f"no answer ({exchange.failure})"
-    r = exchange.response
-    text = r.body[:limit].decode("utf-8", "replace")
-    more = "…" if len(r.body) > limit or r.truncated else ""
-    media = r.header("content-type") or "no Content-Type"
-    return f"HTTP {r.status} ({media}) {text!r}{more}" if text else f"HTTP {r.status} ({media}) with an empty body"
+    """The result code of an answer to this contract's method (its code field), or None if there is none."""
+    return read_code(exchange, ctx.contract.code_field)
 
 
 def _is_rejection(exchange: Exchange, ctx: JudgeContext) -> bool:
