@@ -134,7 +134,7 @@ class _FlowRun:
         after = self.wire.read_balance(f"the balance after: {label}")
         read_history = self.wire.read_history(f"the transfer history after: {label}") if history is not None else None
         amount = fields.get(op.amount_field) if op.amount_field else None
-        transaction = fields.get(op.transaction_field) if op.transaction_field else None
+        transaction = fields.get(op.transaction_field) if op.transaction_field and outcome != "each" else None
         step = Step(
             rule, label, outcome, op.name, op.method, None if amount is None else str(amount),
             None if transaction is None else str(transaction), answers, before, expected, after,
@@ -165,8 +165,9 @@ class _FlowRun:
             moved[cancel.round_field] = fields[op.round_field]
         tries = len(step.answers) - 1
         self.step(
-            "F7", "settle", cancel, f"{cancel.name} of {op.name} {step.transaction} (no good answer after {tries} "
-            "retransmissions)", moved, base=base, note=f"sent because {op.name} got no good answer",
+            "F7", "settle", cancel, f"{cancel.name} of {op.name} {_ids(cancel, *_sent_ids(cancel, moved))}, which got "
+            f"no good answer after {tries} retransmissions", moved, base=base,
+            note=f"sent because {op.name} got no good answer (Kyren cancels it)",
         )  # fmt: skip
         return True
 
@@ -185,7 +186,7 @@ class _FlowRun:
         amount = text(abs(gap), self.decimals)
         transaction = new_id()
         fields = self.fields(op, amount, transaction, new_id())
-        title = f"restore: {op.name} {amount} after {label!r}"
+        title = f"restore: {op.name} {amount} {_ids(op, transaction)} after {label!r}"
         answers = self.wire.send_operation(op, fields, title)
         after = self.wire.read_balance(f"the balance after: {title}")
         self.steps.append(
@@ -217,42 +218,81 @@ def _signed(op: Operation, amount: Decimal) -> Decimal:
 
 
 def _transfer(run: _FlowRun) -> None:
-    """The operator's side: deposit, the same deposit again, N copies at once, a withdrawal past the balance,
-    amounts that are no amount, then withdrawals of what the flow deposited."""
-    d, a = run.d, run.amount
+    """The operator's side: deposit, the same deposit again, N copies of one deposit at once, N deposits and N
+    withdrawals at once, fractions of the amount, a withdrawal past the balance, amounts that are no amount, then
+    withdrawals of what the flow deposited."""
+    d, a, money = run.d, run.amount, run.amount_text
     credit, debit = d.first("credit"), d.first("debit")
     assert credit is not None and debit is not None  # the declaration's check
-    money = run.amount_text
     t1 = new_id()
     fields = run.fields(credit, money, t1)
-    label = f"{credit.name} {money} (transaction {t1})"
-    first = run.step("F1", "apply", credit, label, fields, delta=a, history=a)
+    first = run.step("F1", "apply", credit, f"{credit.name} {money} {_ids(credit, t1)}", fields, delta=a, history=a)
     run.step(
-        "F2", "repeat", credit, f"the same {credit.name} again (transaction {t1})", fields,
+        "F2", "repeat", credit, f"the same {credit.name} again {_ids(credit, t1)}", fields,
         history=a, first_balance=run.first_balance(first), allowed_codes=d.codes.already_exists,
     )  # fmt: skip
     t2 = new_id()
     fields = run.fields(credit, money, t2)
-    copies = d.race_requests
-    label = f"{copies} identical {credit.name}s of {money} at one instant (transaction {t2})"
+    copies = [fields] * d.race_requests
+    label = f"{len(copies)} identical {credit.name}s of {money} at one instant {_ids(credit, t2)}"
     run.step(
         "F3", "apply", credit, label, fields, delta=a, history=a,
-        send=lambda: run.wire.race(credit, fields, label, copies), allowed_codes=d.codes.already_exists,
+        send=lambda: run.wire.race(credit, copies, label), allowed_codes=d.codes.already_exists,
     )  # fmt: skip
+    _burst(run, credit)
+    _burst(run, debit)
+    _fractions(run, [(credit, 1), (credit, 2), (debit, 3)])
     _past_the_balance(run, debit)
     _bad_amounts(run)
     while run.net >= a:  # take back what the flow added: net zero
         t = new_id()
-        run.step("F1", "apply", debit, f"{debit.name} {money} (transaction {t})", run.fields(debit, money, t),
+        run.step("F1", "apply", debit, f"{debit.name} {money} {_ids(debit, t)}", run.fields(debit, money, t),
                  delta=-a, history=-a)  # fmt: skip
+
+
+def _ids(op: Operation, transaction: str | None = None, round_id: str | None = None) -> str:
+    """`(transactionId 1234)`, `(reference 99, roundId 7)`: the ids a step sent, by the names the page gives them."""
+    parts = [f"{op.transaction_field} {transaction}" if op.transaction_field and transaction else ""]
+    parts.append(f"{op.round_field} {round_id}" if op.round_field and round_id else "")
+    shown = ", ".join(p for p in parts if p)
+    return f"({shown})" if shown else ""
+
+
+def _burst(run: _FlowRun, op: Operation, rounds: list[str] | None = None) -> list[str]:
+    """N requests of the amount, each its own transaction (and round), at one instant: the balance moves by N
+    amounts. A wallet that reads, adds and writes back without a lock loses some (F1). Returns the rounds."""
+    n = run.d.race_requests
+    rounds = rounds or [new_id() for _ in range(n)]
+    copies = [run.fields(op, run.amount_text, new_id(), round_id) for round_id in rounds]
+    label = f"{n} {op.name}s of {run.amount_text} at one instant, each its own {op.transaction_field}"
+    run.step("F1", "each", op, label, copies[0], delta=n * _signed(op, run.amount),
+             send=lambda: run.wire.race(op, copies, label))  # fmt: skip
+    return rounds
+
+
+def _fractions(run: _FlowRun, moves: list[tuple[Operation, int]]) -> None:
+    """Tenths of the amount (0.10 and 0.20 of 1.00, then 0.30 back): a wallet summing binary floats shows
+    1000.3000000000001. In one round, for a wallet that has them. Skipped for a currency without decimals."""
+    tenth = run.amount / 10
+    if run.decimals == 0 or not fits(tenth, run.decimals):
+        return
+    round_id = new_id()
+    for op, tenths in moves:
+        amount = text(tenth * tenths, run.decimals)
+        t = new_id()
+        fields = run.fields(op, amount, t, round_id)
+        history = _signed(op, tenth * tenths) if run.d.history is not None else None
+        run.step("F1", "apply", op, f"{op.name} {amount} {_ids(op, t, round_id)}", fields,
+                 delta=_signed(op, tenth * tenths), history=history)  # fmt: skip
 
 
 def _past_the_balance(run: _FlowRun, debit: Operation) -> None:
     over = text((run.balance or Decimal(0)) + run.amount, run.decimals)
     t = new_id()
+    round_id = new_id()
     run.step(
-        "F4", "refuse", debit, f"{debit.name} {over}, the balance plus {run.amount_text} (transaction {t})",
-        run.fields(debit, over, t, new_id()), named_codes=run.d.codes.insufficient,
+        "F4", "refuse", debit, f"{debit.name} {over}, the balance plus {run.amount_text} {_ids(debit, t, round_id)}",
+        run.fields(debit, over, t, round_id), named_codes=run.d.codes.insufficient,
     )  # fmt: skip
 
 
@@ -260,34 +300,43 @@ def _bad_amounts(run: _FlowRun) -> None:
     for name in run.d.bad_amount_operations:
         op = run.d.operations[name]
         for bad in run.bad_amounts():
-            t = new_id()
-            run.step("F5", "refuse", op, f"{op.name} of {bad!r} (transaction {t})", run.fields(op, bad, t, new_id()),
-                     named_codes=run.d.codes.bad_amount)  # fmt: skip
+            t, round_id = new_id(), new_id()
+            run.step("F5", "refuse", op, f"{op.name} of {bad!r} {_ids(op, t, round_id)}",
+                     run.fields(op, bad, t, round_id), named_codes=run.d.codes.bad_amount)  # fmt: skip
 
 
 def _seamless(run: _FlowRun) -> None:
-    """Kyren's side: bet, the same bet again, its result; a bet and each reversal of it (again, and of an unknown
-    bet); amounts that are no amount; a bet past the balance; each round-closing call twice."""
+    """Kyren's side: bet, the same bet again, its result, the same result again; N bets and their N results at one instant; fractions of
+    the amount; a bet and each reversal of it (again, and of an unknown bet); amounts that are no amount; a bet
+    past the balance; each round-closing call twice."""
     d, a, money = run.d, run.amount, run.amount_text
     debit, credit = d.first("debit"), d.first("credit")
     assert credit is not None and debit is not None
     round_id, reference = new_id(), new_id()
     fields = run.fields(debit, money, reference, round_id)
-    first = run.step("F1", "apply", debit, f"{debit.name} {money} (reference {reference})", fields, delta=-a)
+    first = run.step("F1", "apply", debit, f"{debit.name} {money} {_ids(debit, reference, round_id)}", fields,
+                     delta=-a)  # fmt: skip
     run.step(
-        "F2", "repeat", debit, f"the same {debit.name} again (reference {reference})", fields,
+        "F2", "repeat", debit, f"the same {debit.name} again {_ids(debit, reference, round_id)}", fields,
         first_balance=run.first_balance(first), allowed_codes=d.codes.already_exists,
     )  # fmt: skip
     won = new_id()
-    run.step("F1", "apply", credit, f"{credit.name} {money} (reference {won}, round {round_id})",
-             run.fields(credit, money, won, round_id), delta=a)  # fmt: skip
+    fields = run.fields(credit, money, won, round_id)
+    first = run.step("F1", "apply", credit, f"{credit.name} {money} {_ids(credit, won, round_id)}", fields, delta=a)
+    run.step(
+        "F2", "repeat", credit, f"the same {credit.name} again {_ids(credit, won, round_id)}", fields,
+        first_balance=run.first_balance(first), allowed_codes=d.codes.already_exists,
+    )  # fmt: skip
+    _burst(run, credit, _burst(run, debit))
+    _fractions(run, [(debit, 3), (credit, 1), (credit, 2)])
     for reversal in (op for op in d.operations.values() if op.effect == "reverse"):
         _reversal(run, reversal)
     _bad_amounts(run)
     _past_the_balance(run, debit)
     for op in (op for op in d.operations.values() if op.effect == "none"):
         for again in ("", " again"):
-            run.step("F2", "repeat", op, f"{op.name}{again} (round {round_id})", run.fields(op, round_id=round_id))
+            run.step("F2", "repeat", op, f"{op.name}{again} {_ids(op, round_id=round_id)}",
+                     run.fields(op, round_id=round_id))  # fmt: skip
 
 
 def _reversal(run: _FlowRun, reversal: Operation) -> None:
@@ -298,14 +347,21 @@ def _reversal(run: _FlowRun, reversal: Operation) -> None:
     base = run.balance
     money = run.amount_text
     fields = run.fields(undone, money, reference, round_id)
-    run.step("F1", "apply", undone, f"{undone.name} {money} (reference {reference}), to be undone by {reversal.name}",
-             fields, delta=_signed(undone, run.amount))  # fmt: skip
+    label = f"{undone.name} {money} {_ids(undone, reference, round_id)}, to be undone by {reversal.name}"
+    run.step("F1", "apply", undone, label, fields, delta=_signed(undone, run.amount))
     named = run.fields(reversal, transaction=reference, round_id=round_id)
-    first = run.step("F7", "apply", reversal, f"{reversal.name} of {undone.name} {reference}", named, base=base)
+    ids = _ids(reversal, reference, round_id)
+    first = run.step("F7", "apply", reversal, f"{reversal.name} of that {undone.name} {ids}", named, base=base)
     run.step(
-        "F7", "repeat", reversal, f"the same {reversal.name} again ({undone.name} {reference})", named,
+        "F7", "repeat", reversal, f"the same {reversal.name} again {ids}", named,
         first_balance=run.first_balance(first), allowed_codes=run.d.codes.already_exists,
     )  # fmt: skip
-    unknown = new_id()
-    run.step("F7", "settle", reversal, f"{reversal.name} of an unknown {undone.name} ({unknown})",
-             run.fields(reversal, transaction=unknown, round_id=new_id()))  # fmt: skip
+    unknown = run.fields(reversal, transaction=new_id(), round_id=new_id())
+    label = f"{reversal.name} of an unknown {undone.name} {_ids(reversal, *_sent_ids(reversal, unknown))}"
+    run.step("F7", "settle", reversal, label, unknown)
+
+
+def _sent_ids(op: Operation, fields: dict[str, Any]) -> tuple[str | None, str | None]:
+    transaction = fields.get(op.transaction_field) if op.transaction_field else None
+    round_id = fields.get(op.round_field) if op.round_field else None
+    return transaction, round_id

@@ -103,7 +103,16 @@ def _not_applied(judge: _Judge, step: Step) -> bool:
 def _applied(judge: _Judge, step: Step) -> None:
     """An `apply` step: it succeeded, every answer gives the balance after it, and the balance moved exactly."""
     if not _not_applied(judge, step):
-        judge.answers_balance(step, step.expected, "the balance after the transaction")
+        judge.answers_balance(step, step.expected, "the balance after it")
+    judge.balance_moved(step)
+
+
+def _each_applied(judge: _Judge, step: Step) -> None:
+    """An `each` step: every request (its own transaction) succeeded, and the balance moved by all of them."""
+    failed = next((a for a in step.answers if not a.success), None)
+    if failed is not None:
+        shown = f"{sum(a.success for a in step.answers)} of {len(step.answers)} applied"
+        judge.add(step, f"{shown}; one answered {failed.describe()}", failed.exchange)
     judge.balance_moved(step)
 
 
@@ -134,6 +143,7 @@ def _steps(record: FlowRecord, rule_id: str) -> Iterator[Step]:
 
 _BY_OUTCOME: dict[str, Callable[[_Judge, Step], None]] = {
     "apply": _applied,
+    "each": _each_applied,
     "repeat": _repeated,
     "refuse": _refused,
     "settle": lambda judge, step: judge.balance_moved(step),
@@ -153,14 +163,14 @@ def judge_f1(record: FlowRecord) -> list[Finding]:
     findings = _by_outcome(record, "F1")
     judge = _Judge(record, "F1")
     currency, decimals = record.currency, record.decimals
-    seen: set[int] = set()
+    seen: set[str] = set()  # a wrong balance is reported where it first shows, not at every read that repeats it
     reads: list[tuple[Step | None, Answer]] = [(None, record.start)] if record.start is not None else []
-    for step in (*record.setup, *record.steps):
-        reads += [(step, a) for a in (*step.answers, step.after) if a is not None]
+    for one in (*record.setup, *record.steps):
+        reads += [(one, a) for a in (*one.answers, one.after) if a is not None]
     for step, answer in reads:
-        if answer.balance_text is None or id(answer.exchange) in seen:
+        if answer.balance_text is None or answer.balance_text in seen:
             continue
-        seen.add(id(answer.exchange))
+        seen.add(answer.balance_text)
         if answer.balance is None:
             judge.add(step, f"the balance {answer.balance_text!r} is not a number", answer.exchange)
         elif not fits(answer.balance, decimals):
@@ -185,7 +195,8 @@ def judge_f3(record: FlowRecord) -> list[Finding]:
         for answer in step.answers:
             if not answer.success and answer.code not in step.allowed_codes and answer.answered:
                 allowed = " or ".join(map(str, step.allowed_codes)) or "success"
-                judge.add(step, f"one copy answered {answer.describe()}; expected success or {allowed}", answer.exchange)
+                received = f"one copy answered {answer.describe()}; expected success or {allowed}"
+                judge.add(step, received, answer.exchange)
                 break
     return judge.findings
 

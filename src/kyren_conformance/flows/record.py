@@ -14,10 +14,11 @@ from kyren_conformance.flows.declaration import FlowDeclaration
 
 # How a step's answers are judged:
 #   apply   it must succeed and move the balance to `expected`
+#   each    every request (each its own transaction, sent at one instant) must succeed; the balance moves by all
 #   repeat  a repeat of an applied request: the first answer again (same balance) or an allowed code; no change
 #   refuse  it must be refused, with no change
 #   settle  any answer; the balance must end at `expected`
-Outcome = Literal["apply", "repeat", "refuse", "settle"]
+Outcome = Literal["apply", "each", "repeat", "refuse", "settle"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Step:
     operation: str | None = None  # the declaration's operation, None for setup
     method: str | None = None
     amount: str | None = None  # the amount text sent
-    transaction: str | None = None  # the transaction id (or reference) sent
+    transaction: str | None = None  # the transaction id (or reference) sent; None for several at once
     answers: tuple[Answer, ...] = ()  # every request of the step: retransmissions and race copies included
     before: Decimal | None = None  # the balance read before the step
     expected: Decimal | None = None  # the balance the step must leave

@@ -21,6 +21,7 @@ from kyren_conformance.exchange import Exchange, OutgoingRequest
 from kyren_conformance.flows.amounts import as_decimal, parse_answer
 from kyren_conformance.flows.declaration import FlowDeclaration, Operation
 from kyren_conformance.flows.record import Answer
+from kyren_conformance.response_reading import read_code
 
 _BARRIER_TIMEOUT = 30.0  # seconds the race's threads wait for each other before sending anyway
 
@@ -35,7 +36,7 @@ def flow_values(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Each method's values, with one value a field name over the whole flow (the balance method's first, then
     the others' in the declaration's order), and those shared values. A shared value the field's type does not
-    take leaves the method's own."""
+    take leaves the method's own; so do credentials, which are each method's (the mock's differ by method)."""
     order = dict.fromkeys([declaration.balance.method, *declaration.methods])
     shared: dict[str, Any] = {}
     for method in order:
@@ -46,7 +47,7 @@ def flow_values(
         own = values.get(method, {})
         mine: dict[str, Any] = {}
         for f in contracts[method].fields:
-            if f.name in shared and f.accepts(shared[f.name]):
+            if f.role == "value" and f.name in shared and f.accepts(shared[f.name]):
                 mine[f.name] = shared[f.name]
             elif f.name in own:
                 mine[f.name] = own[f.name]
@@ -74,19 +75,13 @@ def read_answer(exchange: Exchange, contract: Contract, balance_field: str | Non
     """The code and the balance of an answer, read as decimals."""
     response = exchange.response
     body = parse_answer(response.body) if response is not None and not response.truncated else None
-    code: int | None = None
     balance: Decimal | None = None
     balance_text: str | None = None
-    if isinstance(body, dict):
-        raw = body.get(contract.code_field)
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            code = raw
-        elif isinstance(raw, str) and raw.strip().lstrip("-").isdigit() and len(raw.strip()) <= 12:
-            code = int(raw.strip())
-        if balance_field is not None and balance_field in body:
-            value = body[balance_field]
-            balance_text = value if isinstance(value, str) else json.dumps(value, default=str)
-            balance = as_decimal(value)
+    code = read_code(exchange, contract.code_field)
+    if isinstance(body, dict) and balance_field is not None and balance_field in body:
+        value = body[balance_field]
+        balance_text = value if isinstance(value, str) else json.dumps(value, default=str)
+        balance = as_decimal(value)
     return Answer(exchange, code, code == contract.success_code, balance, balance_text, retransmission)
 
 
@@ -164,20 +159,21 @@ class Wire:
             return True
         return answer.code in retry.retry_codes and answer.code not in retry.no_retry_codes
 
-    def race(self, op: Operation, fields: Mapping[str, Any], label: str, copies: int) -> tuple[Answer, ...]:
-        """`copies` identical requests (one transaction, each its own request id), released at one instant by a
-        barrier from their own threads: the Client gives each in-flight request its own connection."""
-        barrier = threading.Barrier(copies)
-        answers: list[Answer | None] = [None] * copies
-        payloads = [self.payload(op.method, fields) for _ in range(copies)]
+    def race(self, op: Operation, copies: list[dict[str, Any]], label: str) -> tuple[Answer, ...]:
+        """One request per item of `copies` (each its own request id), released at one instant by a barrier from
+        their own threads: the Client gives each in-flight request its own connection."""
+        barrier = threading.Barrier(len(copies))
+        answers: list[Answer | None] = [None] * len(copies)
+        payloads = [self.payload(op.method, fields) for fields in copies]
 
         def one(i: int) -> None:
             # a thread that never arrived breaks the barrier: send anyway, the race is only less tight
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(_BARRIER_TIMEOUT)
-            answers[i] = self.send(op.method, payloads[i], f"{label}, copy {i + 1} of {copies}", op.balance_field)
+            shown = f"{label}, copy {i + 1} of {len(copies)}"
+            answers[i] = self.send(op.method, payloads[i], shown, op.balance_field)
 
-        threads = [threading.Thread(target=one, args=(i,), name=f"flow-race-{i}") for i in range(copies)]
+        threads = [threading.Thread(target=one, args=(i,), name=f"flow-race-{i}") for i in range(len(copies))]
         for thread in threads:
             thread.start()
         for thread in threads:
