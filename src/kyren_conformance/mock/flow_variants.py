@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 FLOW_FAULTS: dict[str, Variant] = {}
 FLOW_DIALECTS: dict[str, Variant] = {}
-RACE_WINDOW = 0.05  # seconds between reading a balance and writing it back, in `lost-update-under-race`
+RACE_WINDOW = 0.1  # seconds between reading a balance and writing it back, in `lost-update-under-race`
 
 
 def _fault(name: str, description: str, *rules: str) -> Callable[[type[Reference]], type[Reference]]:
@@ -41,7 +41,7 @@ class DoubleCreditOnRetry(WalletReference):
 
 @_fault(
     "lost-update-under-race",
-    "a balance is read, then written back 50 ms later, without a lock: concurrent updates are lost",
+    "a balance is read, then written back 100 ms later, without a lock: concurrent updates are lost",
     "F1",
 )
 class LostUpdateUnderRace(WalletReference):

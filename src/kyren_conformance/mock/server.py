@@ -73,6 +73,8 @@ class MockServer:
         self.flows = tuple(flows)
         self._wallets = bind_flows(self.contracts, self.flows)
         several = len(self.contracts) > 1  # a value one method's field cannot take is that method's to choose
+        if credentials is None and several:  # one token for the whole mock, as the CLI prints it and a wallet needs
+            credentials = _shared_defaults(self.contracts)
         self._credentials_by_path = {
             c.http_path: _resolve_credentials(c, credentials, only_accepted=several) for c in self.contracts
         }
@@ -180,6 +182,16 @@ def _faulty_methods(contracts: list[Contract], faulty: Sequence[str] | None) -> 
     if unknown:
         raise ValueError(f"no such method {', '.join(unknown)}; expected one of: {', '.join(sorted(by_name))}")
     return {by_name[name] for name in faulty}
+
+
+def _shared_defaults(contracts: list[Contract]) -> dict[str, Any]:
+    """One value per field name for every method: the first method naming a field chooses it."""
+    values: dict[str, Any] = {}
+    for contract in contracts:
+        for f in contract.fields:
+            if f.role != "request_id" and f.name not in values:
+                values[f.name] = mock_default(f)
+    return values
 
 
 def _resolve_credentials(

@@ -115,8 +115,8 @@ class WalletReference(Reference):
         obj = self._obj(call)
         user, currency = self._who(call)
         decimals = wallet.flow.decimals(currency)
-        raw = obj.get(op.amount_field) if op.amount_field else None
-        exact = exact_number(call.incoming.body, op.amount_field) if isinstance(raw, float) and op.amount_field else None
+        raw = obj.get(op.amount_field or "")
+        exact = exact_number(call.incoming.body, op.amount_field or "") if isinstance(raw, float) else None
         amount = parse_amount(raw, decimals, exact)
         if amount is None:
             return self.bad_amount(op, raw)
@@ -179,11 +179,16 @@ class WalletReference(Reference):
         if history is None or entry is None:
             return success  # no transaction yet: the documented example, as the mock answers without flows
         decimals = wallet.flow.decimals(entry.currency)
-        values = {history.transaction_field: entry.transaction, history.amount_field: render(entry.delta, decimals)}
+        values: dict[str | None, str] = {
+            history.transaction_field: entry.transaction,
+            history.amount_field: render(entry.delta, decimals),
+        }
         if history.balance_field:
             values[history.balance_field] = self.show(entry.balance, decimals)
         # Another spelling the documented answer carries (Get Transfer Info's example: "transctionId") says the same.
-        aliases = {alias: values[name] for alias, name in history.aliases.items() if name in values}
+        aliases: dict[str | None, str] = {
+            alias: values[name] for alias, name in history.aliases.items() if name in values
+        }
         return self.filled(success, entry.currency, values, aliases)
 
     # -- the steps a defect changes ----------------------------------------------------------------
