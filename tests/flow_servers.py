@@ -9,8 +9,10 @@ insufficient, 21 missing, 54 bad login, 59 invalid amount, 61 already exists, 62
 
 Its own readings where the pages leave room: business errors come with HTTP 200 and an integer code; a
 balance is a string with the currency's decimals; a Result of 0 is a loss, not an invalid amount.
-`defect` turns on one mistake, `dialect` picks how a repeat is answered; `bet_998` answers 998 to the first
-`bet_998` tries of every bet (Kyren must retransmit, Error-Code-1.md line 52).
+`defect` turns on one mistake, `dialect` picks how a repeat is answered, `history="list"` answers Get Transfer
+Info with every transaction (a reading the page's "entire transactions", line 4, allows); `fail={"Bet": (998, 1)}`
+answers code 998 to the first try of every bet (Kyren must retransmit, Error-Code-1.md line 52); code -1 is an
+HTTP 500 with no body (a network error, Deposit-Balance.md line 9).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ PARTNER, TOKEN, USER, CURRENCY = "partner-15", "tok-3f9c2a71e0", "player-15", "U
 DECIMALS = {"USD": 2, "EUR": 2, "JPY": 0}
 DEFECTS = {  # defect -> the rule that must catch it
     "double-credit-on-retry": "F2",
-    "lost-update-under-race": "F3",
+    "duplicates-under-race": "F3",
+    "lost-update-under-race": "F1",
     "float-rounding": "F1",
     "overdraw": "F4",
     "refund-twice": "F7",
     "bad-amount-accepted": "F5",
+    "history-unsigned": "F6",
 }
 DIALECTS = ("answers-61", "replays-first")
 Reply = tuple[int, dict[str, Any]]
@@ -47,24 +51,30 @@ class WalletServer:
     """Both wallets of one player base, on one loopback port."""
 
     def __init__(
-        self, defect: str | None = None, dialect: str = "replays-first", start: str = "1000.00", bet_998: int = 0
+        self,
+        defect: str | None = None,
+        dialect: str = "replays-first",
+        start: str = "1000.00",
+        fail: dict[str, tuple[int, int]] | None = None,
+        history: str = "latest",
     ) -> None:
         if defect is not None and defect not in DEFECTS:
             raise ValueError(f"unknown defect {defect!r}")
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}")
-        self.defect, self.dialect, self.bet_998 = defect, dialect, bet_998
+        self.defect, self.dialect, self.fail, self.history_kind = defect, dialect, fail or {}, history
         self.start = start
-        self.lock = threading.Lock()
-        self.arrived = threading.Condition(self.lock)
+        self.lock = threading.RLock()
+        self.arrived = threading.Condition(self.lock)  # the lock, for the defects' windows
         self.users: set[str] = {USER}
         # float-rounding keeps the balance as a float, as the defect does; else as a Decimal
         self.wallets: dict[tuple[str, str], Any] = {(USER, CURRENCY): self._number(start)}
         self.done: dict[tuple[str, str], Reply] = {}  # (kind, transaction id) -> the first answer
         self.history: list[dict[str, str]] = []
         self.bets: dict[str, Decimal] = {}  # reference -> amount
-        self.tries: dict[str, int] = {}  # reference -> bets seen (for bet_998)
-        self.in_flight: dict[str, int] = {}
+        self.tries: dict[tuple[str, str], int] = {}  # (method, reference) -> tries seen (for `fail`)
+        self.waiting: dict[str, int] = {}  # the defects' windows: requests waiting for a second one, by key
+        self.arrivals: dict[str, int] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -114,35 +124,49 @@ class WalletServer:
         places = -value.as_tuple().exponent if isinstance(value.as_tuple().exponent, int) else 99
         if not value.is_finite() or value < 0 or (value == 0 and not zero_ok):
             return None
-        if places > DECIMALS.get(currency, 2) and value != value.quantize(Decimal(1).scaleb(-DECIMALS.get(currency, 2))):
+        if places > DECIMALS.get(currency, 2) and value != value.quantize(
+            Decimal(1).scaleb(-DECIMALS.get(currency, 2))
+        ):
             return None
         return self._number(str(value))
 
-    def _move(self, key: tuple[str, str], amount: Any, sign: int) -> Any:
-        self.wallets[key] = self.wallets[key] + sign * amount
-        return self.wallets[key]
-
     def _once(self, kind: str, transaction: str, apply: Any) -> Reply:
         """Apply a transaction once; a repeat gets the first answer again or 61, as the dialect says."""
-        with self.lock:
+        with self.arrived:
             first = self.done.get((kind, transaction))
-            repeat_applies = self.defect == "double-credit-on-retry" and kind == "deposit"
+            repeat_applies = self.defect == "double-credit-on-retry" and kind in ("deposit", "Result")
             if first is not None and not repeat_applies:
                 return _error(61, "Transaction already exists") if self.dialect == "answers-61" else first
-        if self.defect == "lost-update-under-race" and first is None:
-            self._wait_for_a_copy(transaction)  # the check above and the write below are not one step
-        with self.lock:
+        with self.arrived:
+            if self.defect == "duplicates-under-race" and first is None:
+                self._wait_for_another(transaction)  # the check above and the write below are not one step
             reply = apply()
             if reply[1]["error"] == 0:
                 self.done.setdefault((kind, transaction), reply)
             return reply
 
-    def _wait_for_a_copy(self, transaction: str) -> None:
-        """The defect's window: wait (a little) for another copy of the same transaction to pass the check."""
-        with self.arrived:
-            self.in_flight[transaction] = self.in_flight.get(transaction, 0) + 1
+    def _wait_for_another(self, key: str) -> None:
+        """A defect's window: the first request of a pair waits (a tenth of a second at most: a burst's copies arrive
+        within a few milliseconds) for a second one of the same key, so both pass the point before either writes.
+        Called with the lock held; waiting releases it."""
+        if self.waiting.get(key, 0) > 0:
+            self.arrivals[key] = self.arrivals.get(key, 0) + 1
             self.arrived.notify_all()
-            self.arrived.wait_for(lambda: self.in_flight[transaction] >= 2, timeout=0.5)
+            return
+        self.waiting[key] = self.waiting.get(key, 0) + 1
+        seen = self.arrivals.get(key, 0)
+        self.arrived.wait_for(lambda: self.arrivals.get(key, 0) > seen, timeout=0.1)
+        self.waiting[key] -= 1
+
+    def _move(self, key: tuple[str, str], amount: Any, sign: int) -> Any:
+        """Add to the balance; `lost-update-under-race` reads it, lets another request read it too, writes back."""
+        if self.defect != "lost-update-under-race":
+            self.wallets[key] = self.wallets[key] + sign * amount
+            return self.wallets[key]
+        read = self.wallets[key]
+        self._wait_for_another(f"move {key}")  # the window where another request's write and ours cross
+        self.wallets[key] = read + sign * amount
+        return self.wallets[key]
 
     # --- Transfer Wallet (the operator calls Kyren) ------------------------------------------------------
 
@@ -166,7 +190,9 @@ class WalletServer:
             return _error(12, "Your account could not be found in Kyren system.")
         if name == "GetTransferInfo":
             with self.lock:
-                return _ok(**self.history[-1]) if self.history else _error(19, "No records found")
+                if not self.history:
+                    return _error(19, "No records found with your search options.")
+                return _ok(transactions=list(self.history)) if self.history_kind == "list" else _ok(**self.history[-1])
         currency = str(body["currency"])
         key = (user, currency)
         if name == "CreateWallet":
@@ -190,7 +216,7 @@ class WalletServer:
             if sign < 0 and self.defect != "overdraw" and self.wallets[key] < amount:
                 return _error(15, "Insufficient balance.")
             after = self._shown(self._move(key, amount, sign), currency)
-            signed = self._shown(sign * amount, currency)
+            signed = self._shown((1 if self.defect == "history-unsigned" else sign) * amount, currency)
             self.history.append({"transctionId": transaction, "currency": currency, "amount": signed, "balance": after})
             return _ok(transactionId=transaction, currency=currency, balance=after)
 
@@ -210,11 +236,12 @@ class WalletServer:
         reference = str(body.get("reference", ""))
         if not reference or not body.get("roundId"):
             return _error(21, "Parameter(s) is missing or incorrect")
-        if name == "Bet":
+        if name in self.fail:
+            code, times = self.fail[name]
             with self.lock:
-                self.tries[reference] = self.tries.get(reference, 0) + 1
-                if self.tries[reference] <= self.bet_998:
-                    return _error(998, "Internal server error, retry")
+                self.tries[(name, reference)] = self.tries.get((name, reference), 0) + 1
+                if self.tries[(name, reference)] <= times:
+                    return (500, {}) if code < 0 else _error(code, "Internal server error")
         if name in ("Bet", "Result"):
             amount = self._amount(body.get("amount"), currency, zero_ok=name == "Result")
             if amount is None:
@@ -276,7 +303,7 @@ class WalletServer:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, body = server.answer(self.path, raw)
-                data = json.dumps(body).encode()
+                data = json.dumps(body).encode() if body else b"Internal Server Error"
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -345,7 +372,7 @@ SEAMLESS_DECLARATION: dict[str, Any] = {
     "retry": {"retransmissions": 3, "no_retry_codes": [15, 999], "retry_codes": [998]},
     "bad_amount_operations": ["bet"],
     "clauses": {
-        "F1": "Bet.md line 4: the amount of the bet is subtracted; Result.md lines 4-5: the balance changes and is returned",
+        "F1": "Bet.md line 4: the bet is subtracted; Result.md lines 4-5: the balance changes and is returned",
         "F2": "Bet.md line 7, Result.md lines 10-11; End-Round.md line 10: a repeated EndRound gets success",
         "F4": "Error-Code-1.md line 25: 15 Insufficient balance",
         "F5": "Error-Code-1.md line 40: 59 Invalid Amount of bet or win",

@@ -155,7 +155,9 @@ class _FlowRun:
     def _after_no_answer(self, op: Operation, step: Step, fields: dict[str, Any], base: Decimal | None) -> bool:
         """A bet that got no good answer after its retransmissions is cancelled, as Bet.md line 5 says; the
         cancel's step then owns the balance (it must end where it was before the bet)."""
-        if op.on_no_answer is None or not step.answers or not _no_good_answer(self.wire, step.answers[-1]):
+        if op.on_no_answer is None or step.outcome == "each" or not step.answers:
+            return False  # a burst's copies are judged as one step: no cancel per copy
+        if not _no_good_answer(self.wire, step.answers[-1]):
             return False
         cancel = self.d.operations[op.on_no_answer]
         moved: dict[str, Any] = {}
@@ -306,9 +308,9 @@ def _bad_amounts(run: _FlowRun) -> None:
 
 
 def _seamless(run: _FlowRun) -> None:
-    """Kyren's side: bet, the same bet again, its result, the same result again; N bets and their N results at one instant; fractions of
-    the amount; a bet and each reversal of it (again, and of an unknown bet); amounts that are no amount; a bet
-    past the balance; each round-closing call twice."""
+    """Kyren's side: bet, the same bet again, its result, the same result again; N bets and their N results at
+    one instant; fractions of the amount; a bet and each reversal of it (again, and of an unknown bet); amounts
+    that are no amount; a bet past the balance; each round-closing call twice."""
     d, a, money = run.d, run.amount, run.amount_text
     debit, credit = d.first("debit"), d.first("credit")
     assert credit is not None and debit is not None

@@ -109,9 +109,10 @@ def _applied(judge: _Judge, step: Step) -> None:
 
 def _each_applied(judge: _Judge, step: Step) -> None:
     """An `each` step: every request (its own transaction) succeeded, and the balance moved by all of them."""
-    failed = next((a for a in step.answers if not a.success), None)
+    last = [tries[-1] for tries in step.copies]
+    failed = next((a for a in last if not a.success), None)
     if failed is not None:
-        shown = f"{sum(a.success for a in step.answers)} of {len(step.answers)} applied"
+        shown = f"{sum(a.success for a in last)} of {len(last)} applied"
         judge.add(step, f"{shown}; one answered {failed.describe()}", failed.exchange)
     judge.balance_moved(step)
 
@@ -192,7 +193,7 @@ def judge_f3(record: FlowRecord) -> list[Finding]:
     judge = _Judge(record, "F3")
     for step in _steps(record, "F3"):
         _applied(judge, step)
-        for answer in step.answers:
+        for answer in (tries[-1] for tries in step.copies):
             if not answer.success and answer.code not in step.allowed_codes and answer.answered:
                 allowed = " or ".join(map(str, step.allowed_codes)) or "success"
                 received = f"one copy answered {answer.describe()}; expected success or {allowed}"

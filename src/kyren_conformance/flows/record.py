@@ -68,6 +68,16 @@ class Step:
     note: str = ""  # what the engine did that a reader should know (a cancel after no answer)
 
     @property
+    def copies(self) -> tuple[tuple[Answer, ...], ...]:
+        """The answers request by request: each first try with the retransmissions that followed it."""
+        grouped: list[list[Answer]] = []
+        for answer in self.answers:
+            if answer.retransmission == 0 or not grouped:
+                grouped.append([])
+            grouped[-1].append(answer)
+        return tuple(tuple(tries) for tries in grouped)
+
+    @property
     def balance_after(self) -> Decimal | None:
         return None if self.after is None else self.after.balance
 

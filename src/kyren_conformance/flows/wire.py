@@ -161,24 +161,23 @@ class Wire:
 
     def race(self, op: Operation, copies: list[dict[str, Any]], label: str) -> tuple[Answer, ...]:
         """One request per item of `copies` (each its own request id), released at one instant by a barrier from
-        their own threads: the Client gives each in-flight request its own connection."""
+        their own threads: the Client gives each in-flight request its own connection. Each copy is retransmitted
+        as any other request; the answers come copy by copy (a copy's first try has `retransmission` 0)."""
         barrier = threading.Barrier(len(copies))
-        answers: list[Answer | None] = [None] * len(copies)
-        payloads = [self.payload(op.method, fields) for fields in copies]
+        answers: list[tuple[Answer, ...]] = [()] * len(copies)
 
         def one(i: int) -> None:
             # a thread that never arrived breaks the barrier: send anyway, the race is only less tight
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(_BARRIER_TIMEOUT)
-            shown = f"{label}, copy {i + 1} of {len(copies)}"
-            answers[i] = self.send(op.method, payloads[i], shown, op.balance_field)
+            answers[i] = self.send_operation(op, copies[i], f"{label}, copy {i + 1} of {len(copies)}")
 
         threads = [threading.Thread(target=one, args=(i,), name=f"flow-race-{i}") for i in range(len(copies))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        return tuple(a for a in answers if a is not None)
+        return tuple(answer for tries in answers for answer in tries)
 
     def read_balance(self, label: str) -> Answer:
         method = self.d.balance.method
