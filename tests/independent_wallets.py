@@ -143,24 +143,32 @@ class Ledger:
 
     def move(self, kind: str, reference: str, user: str, currency: str, delta: Decimal, answer: Callable[[], Answer],
              round_id: str = "") -> Answer | None:  # fmt: skip
-        """Apply `delta` once per (kind, reference) and return `answer()`; None: a repeat, nothing applied."""
-        credit_again = delta > 0 and "double-credit-on-retry" in self.switches
-        with self.cond:
-            if (kind, reference) in self.done and not credit_again:
-                return None
+        """Apply `delta` once per (kind, reference) and return `answer()`; None: a repeat, nothing applied.
+        Conformant, the check and the update are one step under the lock."""
+        repeat = (kind, reference)
+        again = delta > 0 and "double-credit-on-retry" in self.switches  # a repeated credit is paid again
         if "lost-update-under-race" in self.switches:
-            self.race(reference)  # the check above and the update below are not one step
+            with self.cond:
+                if repeat in self.done and not again:
+                    return None
+            self.race(reference)  # the check above and the update below are two steps: copies slip between
+            with self.cond:
+                return self._book(kind, reference, user, currency, delta, answer, round_id)
         with self.cond:
-            if (kind, reference) in self.done and not (credit_again or "lost-update-under-race" in self.switches):
+            if repeat in self.done and not again:
                 return None
-            new = self.add(user, currency, delta)
-            if new < 0 and "overdraw" not in self.switches:
-                raise Refused(15)
-            self.balances[(user, currency)] = new
-            self.transfers.append(Transfer(kind, reference, user, currency, delta, new, round_id))
-            first = answer()
-            self.done.setdefault((kind, reference), first)
-            return first
+            return self._book(kind, reference, user, currency, delta, answer, round_id)
+
+    def _book(self, kind: str, reference: str, user: str, currency: str, delta: Decimal, answer: Callable[[], Answer],
+              round_id: str) -> Answer:  # fmt: skip
+        new = self.add(user, currency, delta)
+        if new < 0 and "overdraw" not in self.switches:
+            raise Refused(15)
+        self.balances[(user, currency)] = new
+        self.transfers.append(Transfer(kind, reference, user, currency, delta, new, round_id))
+        first = answer()
+        self.done.setdefault((kind, reference), first)
+        return first
 
     def reverse(self, kind: str, reference: str, user: str, currency: str, round_id: str) -> list[Transfer] | None:
         """Give back the bet named by `reference`, else the round's bets, once (Refund.md line 8); the bets
@@ -200,7 +208,8 @@ class WalletServer:
         self.serial = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # a short poll: stopping the server waits for it, and tests start and stop many
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def url(self) -> str:

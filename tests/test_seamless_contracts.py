@@ -47,7 +47,7 @@ def test_the_seven_callbacks_are_shipped_each_from_its_page() -> None:
 
 
 def test_each_page_is_the_providers_byte_for_byte() -> None:
-    sums = dict(reversed(line.split(None, 1)) for line in SUMS.read_text().splitlines() if line.strip())
+    sums = {name: digest for digest, name in (line.split(None, 1) for line in SUMS.read_text().splitlines() if line)}
     for page in [*PAGES, "Error-Code-1.md"]:
         text = (ROOT / "docs" / "spec" / page).read_bytes()
         assert hashlib.sha256(text).hexdigest() == sums[page], f"docs/spec/{page} is not the provider's page"
