@@ -102,3 +102,72 @@ def test_the_seamless_contracts_run_conformant_against_the_embedded_mock(tmp_pat
     assert all(m["verdict"]["label"] == "CONFORMANT" and m["requests"] > 20 for m in methods.values())
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("CONFORMANT: 0 MUST failures, 0 SHOULD warnings"), last
+
+
+# --- the reviewed flow declaration over them ----------------------------------------------------------------
+
+FLOW = ROOT / "contracts" / "flows" / "seamless-wallet.json"
+# "docs/spec/Bet.md line 5: '...'", "lines 10-11 (cash): '...'": a page (or the last one named), lines, a quote
+CITATION = re.compile(
+    r"(?:((?:docs/spec/|tests/documents/kyren/)?[\w-]+\.md) )?lines? (\d+)(?:-(\d+))?(?: \([^)]*\))?: '([^']+)'"
+)
+
+
+def _citations(text: str) -> list[tuple[Path, int, int, str]]:
+    found, page = [], None
+    for match in CITATION.finditer(text):
+        page = match.group(1) or page
+        assert page is not None, f"a quote names no page: {match.group(0)!r}"
+        path = ROOT / page if "/" in page else ROOT / "docs" / "spec" / page
+        path = path if path.exists() else ROOT / "tests" / "documents" / "kyren" / page
+        found.append((path, int(match.group(2)), int(match.group(3) or match.group(2)), match.group(4)))
+    return found
+
+
+def _misquoted(text: str) -> list[str]:
+    """Each quote that is not on the lines it names (whitespace collapsed, as the pages wrap and pad)."""
+    wrong = []
+    for path, first, last, quote in _citations(text):
+        lines = path.read_text(encoding="utf-8").splitlines()[first - 1 : last]
+        if " ".join(quote.split()) not in " ".join(" ".join(lines).split()):
+            wrong.append(f"{path.name} lines {first}-{last}: {quote!r}")
+    return wrong
+
+
+def test_the_flow_declaration_loads_and_names_the_seamless_contracts_fields() -> None:
+    from kyren_conformance.flows.declaration import check_fields, load_flow
+
+    flow = load_flow(FLOW)
+    check_fields(flow, {p.stem: load_contract(p) for p in _contract_files()})
+    assert (flow.direction, flow.balance.method, flow.balance.field) == ("kyren-calls-operator", "balance", "cash")
+    ops = flow.operations
+    assert {name: (op.method, op.effect) for name, op in ops.items()} == {
+        "bet": ("bet", "debit"), "result": ("result", "credit"), "refund": ("refund", "reverse"),
+        "cancel": ("cancel", "reverse"), "end_round": ("end-round", "none"),
+    }  # fmt: skip
+    assert {op.transaction_field for op in ops.values() if op.effect != "none"} == {"reference"}
+    assert {op.round_field for op in ops.values()} == {"roundId"}
+    assert ops["refund"].balance_field is None  # Refund.md's answer has no cash
+    assert ops["refund"].reverses == ops["cancel"].reverses == "bet" and ops["bet"].on_no_answer == "cancel"
+    assert flow.retry is not None and (flow.retransmissions(ops["bet"]), flow.retransmissions(ops["result"])) == (3, 10)
+    assert {15, 999} <= set(flow.retry.no_retry_codes) and 998 in flow.retry.retry_codes
+    assert flow.codes.insufficient == (15,) and flow.codes.already_exists == (61,) and flow.history is None
+
+
+def test_every_clause_quotes_the_page_and_line_it_rests_on() -> None:
+    raw = json.loads(FLOW.read_text(encoding="utf-8"))
+    texts = {"source": raw["source"], **raw["clauses"], **{f"notes[{i}]": n for i, n in enumerate(raw["notes"])}}
+    for key in ("source", *raw["clauses"]):
+        assert _citations(texts[key]), f"{key} quotes no page"
+    assert {key: _misquoted(text) for key, text in texts.items() if _misquoted(text)} == {}
+    quoted = {(path.name, first) for text in texts.values() for path, first, _, _ in _citations(text)}
+    for cited in [("Bet.md", 5), ("Bet.md", 7), ("Result.md", 8), ("Result.md", 10), ("Refund.md", 8),
+                  ("Refund.md", 10), ("Cancel-Round.md", 5), ("End-Round.md", 10), ("Error-Code-1.md", 6),
+                  ("Error-Code-1.md", 52)]:  # fmt: skip
+        assert cited in quoted, cited
+
+
+def test_a_misquoted_clause_is_caught() -> None:
+    assert _misquoted("docs/spec/Bet.md line 7: 'The call is idempotent'") == []
+    assert _misquoted("docs/spec/Bet.md line 7: 'The call is not idempotent'")
+    assert _misquoted("docs/spec/Bet.md line 8: 'The call is idempotent'")  # the right words, the wrong line
