@@ -11,7 +11,7 @@ Readings where the pages leave room (each its own, on purpose not the mock's):
   sends "0": Refund answers its codes as strings); an unknown path is 404 with code 404;
 - a user is opened on first sight (Kyren_V1.md line 76: "it will be created automatically"), and so is a wallet
   in a supported currency, with `start` in it, so a plain conformance run's withdrawal of the example's 1000
-  succeeds; the Transfer Wallet books that opening as a first transfer, so its history is never empty;
+  succeeds; the Transfer Wallet books that opening as a first transfer, so a wallet's history is never empty;
 - a transaction id is idempotent (Deposit-Balance.md line 16, Bet.md line 7, Result.md lines 10-11, Refund.md
   line 8): a repeat is answered with the first answer (`duplicates="replay"`) or with 61 "Transaction already
   exists" (`duplicates="61"`) and changes nothing; a repeated uuid gets its first answer again;
@@ -20,9 +20,11 @@ Readings where the pages leave room (each its own, on purpose not the mock's):
 - a Result of 0 is a lost round (Result.md line 7: it "may contain a prize"); EndRound's `win` moves no money
   (End-Round.md line 29: "Intended to notify Operator"), the Result paid it.
 
-`switches` turn on the integration mistakes money flows must catch (SWITCHES: switch -> rule). `inject()` makes
-the next answers of a path a given code (nothing applied) or a lost answer (applied, connection closed unanswered),
-for Kyren's retransmission rules (Error-Code-1.md line 6).
+`switches` turn on the integration mistakes money flows must catch (SWITCHES: switch -> rule). The two races hold
+a request between its two steps until `race_width` requests are held or `race_window` seconds pass, so copies
+sent at one instant meet there whatever the machine's load. `inject()` makes the next answers of a path a given
+code (nothing applied) or a lost answer (applied, connection closed unanswered), for Kyren's retransmission rules
+(Error-Code-1.md line 6).
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 DECIMALS = {"USD": 2, "EUR": 2, "CNY": 2, "JPY": 0, "KRW": 0}  # ISO 4217 minor units; no page gives them
-SWITCHES = {  # switch -> the flow rule that must catch it (docs: /work/notes/FLOWS.md)
+SWITCHES = {  # switch -> the money-flow rule that must catch it (issue 15: F1-F7)
     "double-credit-on-retry": "F2",
-    "lost-update-under-race": "F3",
+    "duplicates-under-race": "F3",
+    "lost-update-under-race": "F1",
     "float-rounding": "F1",
     "overdraw": "F4",
     "refund-applied-twice": "F7",
@@ -114,7 +117,8 @@ class Ledger:
         self.done: dict[tuple[str, str], Answer] = {}  # (operation kind, transaction id) -> the first answer
         self.cond = threading.Condition(threading.RLock())
         self.race_width, self.race_window = race_width, race_window
-        self.arrived: dict[str, int] = {}
+        self.waiting: dict[str, int] = {}  # a race's key -> requests held
+        self.released: dict[str, int] = {}  # a race's key -> groups let go
 
     def open(self, user: str, currency: str) -> Decimal:
         """The wallet's balance, opened with `start` on first sight."""
@@ -126,42 +130,54 @@ class Ledger:
                 )
             return self.balances[(user, currency)]
 
-    def add(self, user: str, currency: str, delta: Decimal) -> Decimal:
-        """The new balance; the float path keeps whole minor units the way `int(x * 100)` does."""
-        balance = self.open(user, currency)
+    def add(self, user: str, currency: str, delta: Decimal, base: Decimal | None = None) -> Decimal:
+        """The new balance, from `base` (the current one by default); the float path keeps whole minor units the
+        way `int(x * 100)` does."""
+        balance = self.open(user, currency) if base is None else base
         if "float-rounding" in self.switches:
             scale = 10 ** DECIMALS[currency]
             return Decimal(int((float(balance) + float(delta)) * scale)) / scale
         return balance + delta
 
-    def race(self, reference: str) -> None:
-        """The lost-update path: wait (bounded) for an identical request to have passed the check too."""
+    def race(self, key: str) -> None:
+        """Hold a request until `race_width` of the same key are held (then let them go together) or `race_window`
+        seconds pass: the racing paths widen the gap between their two steps, so a race never depends on timing."""
         with self.cond:
-            self.arrived[reference] = self.arrived.get(reference, 0) + 1
-            self.cond.notify_all()
-            self.cond.wait_for(lambda: self.arrived[reference] >= self.race_width, timeout=self.race_window)
+            group = self.released.get(key, 0)
+            self.waiting[key] = self.waiting.get(key, 0) + 1
+            if self.waiting[key] >= self.race_width:
+                self.waiting[key], self.released[key] = 0, group + 1
+                self.cond.notify_all()
+                return
+            if not self.cond.wait_for(lambda: self.released.get(key, 0) != group, timeout=self.race_window):
+                self.waiting[key] -= 1  # nobody came: go on alone
 
     def move(self, kind: str, reference: str, user: str, currency: str, delta: Decimal, answer: Callable[[], Answer],
              round_id: str = "") -> Answer | None:  # fmt: skip
         """Apply `delta` once per (kind, reference) and return `answer()`; None: a repeat, nothing applied.
-        Conformant, the check and the update are one step under the lock."""
+        Conformant, the check, the read and the write are one step under the lock."""
         repeat = (kind, reference)
         again = delta > 0 and "double-credit-on-retry" in self.switches  # a repeated credit is paid again
-        if "lost-update-under-race" in self.switches:
+        book = (kind, reference, user, currency, delta, answer, round_id)
+        if "duplicates-under-race" in self.switches:
             with self.cond:
                 if repeat in self.done and not again:
                     return None
-            self.race(reference)  # the check above and the update below are two steps: copies slip between
+            self.race(f"transaction {reference}")  # checked, then booked: copies that came together all pass
             with self.cond:
-                return self._book(kind, reference, user, currency, delta, answer, round_id)
+                return self._book(*book)
+        if "lost-update-under-race" in self.switches:
+            with self.cond:
+                stale = self.open(user, currency)
+            self.race(f"wallet {user} {currency}")  # read, then written: a write in between is lost
+            with self.cond:
+                return None if repeat in self.done and not again else self._book(*book, base=stale)
         with self.cond:
-            if repeat in self.done and not again:
-                return None
-            return self._book(kind, reference, user, currency, delta, answer, round_id)
+            return None if repeat in self.done and not again else self._book(*book)
 
     def _book(self, kind: str, reference: str, user: str, currency: str, delta: Decimal, answer: Callable[[], Answer],
-              round_id: str) -> Answer:  # fmt: skip
-        new = self.add(user, currency, delta)
+              round_id: str, base: Decimal | None = None) -> Answer:  # fmt: skip
+        new = self.add(user, currency, delta, base)
         if new < 0 and "overdraw" not in self.switches:
             raise Refused(15)
         self.balances[(user, currency)] = new
