@@ -78,7 +78,7 @@ class WalletServer:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -296,6 +296,7 @@ class WalletServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # the head and the body in separate writes would wait out delayed ACKs
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
