@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from flow_servers import (
     DEFECTS,
     SEAMLESS_DECLARATION,
@@ -19,7 +20,6 @@ from flow_servers import (
     seamless_values,
     transfer_values,
 )
-
 from kyren_conformance.client import Client, ClientSettings
 from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.findings import Finding
