@@ -2,6 +2,11 @@
 
 A case is one named situation (e.g. "M3 missing_field[uuid]"): one or more requests sent in order,
 and the rule ids that judge what comes back. Field names come from the contract only.
+
+A run plans its cases (`plan_cases`): hypothesis draws the invalid values up front, once, and each case's
+requests are made only when it is sent (`PlannedCase.build`), so a run of 10,000 requests never holds
+10,000 bodies. The draws are kept between runs (`draw_cache.py`): a run that drew them before does not
+import hypothesis at all.
 """
 
 from __future__ import annotations
@@ -9,18 +14,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
-
-from kyren_conformance import strategies
+from kyren_conformance import draw_cache
 from kyren_conformance.contract import Contract, Field, placeholder
 from kyren_conformance.exchange import OutgoingRequest
 
-Draw = Callable[[st.SearchStrategy[Any]], Any]
+# draw(name, *args): a value of `strategies.named(name, *args)`, drawn by hypothesis or replayed from the cache
+Draw = Callable[..., Any]
+Steps = Callable[[], tuple[OutgoingRequest, ...]]
+
+# Characters outside the Basic Multilingual Plane: 4 bytes in UTF-8, a surrogate pair in UTF-16.
+FOUR_BYTE_TEXT = "player \U0001f3b0\U0001f600"
+LONG_VALUE_BYTES = 8192  # strategies.long_text's size
 
 # The JSON types a wrong-type kind is valid for: a field accepting one of them gets no case of that kind.
 # A drawn number may be integral, so a field taking integers gets a `fraction` instead.
@@ -32,6 +43,7 @@ _KIND_VALID_FOR = {
     "array": ("array",),
     "object": ("object",),
 }
+_OTHER_TYPES = ("number", "boolean", "null", "array", "object")  # drawn in this order, every run
 
 
 @dataclass(frozen=True)
@@ -46,9 +58,47 @@ class Case:
     def id(self) -> str:
         return f"{self.group}[{self.param}]"
 
+    @property
+    def size(self) -> int:
+        """Its number of requests."""
+        return len(self.steps)
+
+    def build(self) -> Case:
+        return self
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class PlannedCase:
+    """A case whose requests are made when it is sent: `build()` makes them (with fresh request ids each time).
+
+    What a run holds per case until the end (the tests name it, the report counts its rules) is this, not
+    its bodies: a body is made just before it is sent and is the exchange's from then on.
+    """
+
+    group: str
+    param: str
+    rules: tuple[str, ...]
+    make: Steps = field(repr=False)
+    defect: str = ""
+    size: int = 1  # its number of requests, known without making them
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}[{self.param}]"
+
+    def build(self) -> Case:
+        return Case(self.group, self.param, self.rules, self.make(), self.defect)
+
+
+AnyCase = Case | PlannedCase
+
+
+def _one(make: Callable[[], OutgoingRequest]) -> Steps:
+    return lambda: (make(),)
+
 
 class _Builder:
-    """Holds what every case needs: the contract, the configured values and a hypothesis draw."""
+    """Holds what every case needs: the contract, the configured values and a draw."""
 
     def __init__(self, contract: Contract, values: Mapping[str, Any], draw: Draw) -> None:
         self.contract = contract
@@ -57,33 +107,47 @@ class _Builder:
         self.request_id = contract.request_id_field
         # One drawn value per kind, shared by every field: drawing is most of a run's start-up,
         # and a server's type or encoding check does not care which number or which emoji it gets.
-        self.other_types = {name: draw(strategy) for name, strategy in strategies.other_json_types().items()}
+        self.other_types = {kind: draw("other_json_type", kind) for kind in _OTHER_TYPES}
         self.odd_text = {
-            "long": draw(strategies.long_text()),
-            "non_ascii": draw(strategies.non_ascii_text()),
-            "control_chars": draw(strategies.control_text()),
+            "long": draw("long_text"),
+            "non_ascii": draw("non_ascii_text"),
+            "control_chars": draw("control_text"),
             # fixed, not drawn: a server that fails only on 4-byte UTF-8 (a MySQL `utf8` column) is caught on
             # every seed, under M6, rather than on the seeds whose draw happens to hold an emoji
-            "four_byte_utf8": strategies.FOUR_BYTE_TEXT,
+            "four_byte_utf8": FOUR_BYTE_TEXT,
         }
         # Drawn on first use only, so a contract of string fields draws exactly what it always drew.
         self._lazy: dict[str, Any] = {}
+        # The valid payload with and without the optional fields, in the contract's order; a request id's
+        # place is kept (None) and filled with a fresh id for each request.
+        self._valid = {optional: self._template(optional) for optional in (True, False)}
+
+    def _template(self, optional: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {}
+        for f in self.contract.fields:
+            if f.role == "request_id":
+                payload[f.name] = None
+            elif f.name in self.values and (f.required or optional):
+                payload[f.name] = self.values[f.name]
+        return payload
+
+    def plan(
+        self, group: str, param: str, rules: tuple[str, ...], make: Steps, defect: str = "", size: int = 1
+    ) -> PlannedCase:
+        return PlannedCase(group, param, rules, make, defect, size)
 
     def drawn(self, kind: str) -> Any:
         """The run's value of a wrong-type kind: "string", "fraction" or one of the other JSON types."""
         if kind in self.other_types:
             return self.other_types[kind]
         if kind not in self._lazy:
-            self._lazy[kind] = self.draw(strategies.text_value() if kind == "string" else strategies.fraction())
+            self._lazy[kind] = self.draw("text_value" if kind == "string" else "fraction")
         return self._lazy[kind]
 
     def valid_payload(self, *, optional: bool = True) -> dict[str, Any]:
-        payload: dict[str, Any] = {}
-        for f in self.contract.fields:
-            if f.role == "request_id":
-                payload[f.name] = str(uuid.uuid4())
-            elif f.name in self.values and (f.required or optional):
-                payload[f.name] = self.values[f.name]
+        payload = dict(self._valid[optional])
+        if self.request_id is not None:
+            payload[self.request_id.name] = str(uuid.uuid4())
         return payload
 
     def json_request(self, payload: Any, label: str, content_type: str | None = "") -> OutgoingRequest:
@@ -110,24 +174,25 @@ class _Builder:
         return placeholder(f.types[0], "value")
 
 
-def _valid_requests(b: _Builder) -> list[Case]:
+def _with_value(b: _Builder, f: Field, value: Any, label: str) -> tuple[OutgoingRequest, ...]:
+    return (b.with_value(f, value, label),)
+
+
+def _valid_requests(b: _Builder) -> list[PlannedCase]:
     optional = [f for f in b.contract.fields if not f.required and f.name in b.values]
-    cases = [
-        Case(
+    plans = [
+        b.plan(
             "valid_request",
             "required_fields_only",
             ("M1",),
-            (b.json_request(b.valid_payload(optional=False), "valid, required fields only"),),
+            _one(lambda: b.json_request(b.valid_payload(optional=False), "valid, required fields only")),
         )
     ]
     if optional:
         names = "+".join(f.name for f in optional)
-        cases.append(
-            Case(
-                "valid_request", f"with_{names}", ("M1",), (b.json_request(b.valid_payload(), f"valid, with {names}"),)
-            )
-        )
-    return cases
+        make = _one(lambda: b.json_request(b.valid_payload(), f"valid, with {names}"))
+        plans.append(b.plan("valid_request", f"with_{names}", ("M1",), make))
+    return plans
 
 
 def _without_optional(b: _Builder) -> str:
@@ -136,19 +201,24 @@ def _without_optional(b: _Builder) -> str:
     return "without_" + "+".join(names) if names else ""
 
 
-def _missing_fields(b: _Builder) -> list[Case]:
+def _missing(b: _Builder, name: str, optional: bool, label: str) -> tuple[OutgoingRequest, ...]:
+    payload = b.valid_payload(optional=optional)
+    del payload[name]
+    return (b.json_request(payload, label),)
+
+
+def _missing_fields(b: _Builder) -> list[PlannedCase]:
     # Once with the optional fields and once without: a server may check in one branch only
     # (closing one game's session vs every session).
     without = _without_optional(b)
-    cases = []
+    plans = []
     for f in (f for f in b.contract.required_fields if f.judge_missing):
         for suffix in ("", without) if without else ("",):
-            payload = b.valid_payload(optional=not suffix)
-            del payload[f.name]
             label = f"{f.name} missing" + (f", {suffix.replace('_', ' ')}" if suffix else "")
             param = f"{f.name}-{suffix}" if suffix else f.name
-            cases.append(Case("missing_field", param, ("M3",), (b.json_request(payload, label),), f"missing:{f.name}"))
-    return cases
+            make = partial(_missing, b, f.name, not suffix, label)
+            plans.append(b.plan("missing_field", param, ("M3",), make, f"missing:{f.name}"))
+    return plans
 
 
 def _reencoded(value: Any) -> dict[str, Any]:
@@ -172,15 +242,15 @@ def wrong_type_kinds(f: Field) -> list[str]:
     return kinds
 
 
-def _wrong_types(b: _Builder) -> list[Case]:
-    cases = []
+def _wrong_types(b: _Builder) -> list[PlannedCase]:
+    plans = []
     for f in (f for f in b.contract.fields if f.judge_type):
         variants = {kind: b.drawn(kind) for kind in wrong_type_kinds(f)}
         variants |= {k: v for k, v in _reencoded(b.reference_value(f)).items() if not f.accepts(v)}
         for kind, value in variants.items():
-            request = b.with_value(f, value, f"{f.name} as {kind.replace('_', ' ')}")  # values are in the body
-            cases.append(Case("wrong_type", f"{f.name}-{kind}", ("M4",), (request,), f"type:{f.name}"))
-    return cases
+            make = partial(_with_value, b, f, value, f"{f.name} as {kind.replace('_', ' ')}")  # values in the body
+            plans.append(b.plan("wrong_type", f"{f.name}-{kind}", ("M4",), make, f"type:{f.name}"))
+    return plans
 
 
 def near_misses(real: str) -> dict[str, str]:
@@ -204,95 +274,112 @@ def _other_char(last: str) -> str:
     return "x" if last.casefold() != "x" else "y"
 
 
-def _wrong_credentials(b: _Builder) -> list[Case]:
+def _wrong_without_optional(b: _Builder, name: str, value: str, label: str) -> tuple[OutgoingRequest, ...]:
+    return (b.json_request({**b.valid_payload(optional=False), name: value}, label),)
+
+
+def _wrong_credentials(b: _Builder) -> list[PlannedCase]:
     without = _without_optional(b)
-    cases = []
+    plans = []
     for f in b.contract.credential_fields:
         real = str(b.values.get(f.name, ""))  # a credential is a string (the contract says so)
-        variants = {"random": b.draw(strategies.wrong_text(real)), **near_misses(real)}
+        variants = {"random": b.draw("wrong_text", real), **near_misses(real)}
         for kind, value in variants.items():
-            request = b.with_value(f, value, f"wrong {f.name} ({kind})")
-            cases.append(Case("wrong_credential", f"{f.name}-{kind}", ("M5",), (request,), f"auth:{f.name}"))
+            make = partial(_with_value, b, f, value, f"wrong {f.name} ({kind})")
+            plans.append(b.plan("wrong_credential", f"{f.name}-{kind}", ("M5",), make, f"auth:{f.name}"))
         if without:  # the branch without optional fields must authenticate too
-            payload = {**b.valid_payload(optional=False), f.name: variants["random"]}
-            request = b.json_request(payload, f"wrong {f.name} (random), {without.replace('_', ' ')}")
-            cases.append(Case("wrong_credential", f"{f.name}-random-{without}", ("M5",), (request,), f"auth:{f.name}"))
-    return cases
+            label = f"wrong {f.name} (random), {without.replace('_', ' ')}"
+            make = partial(_wrong_without_optional, b, f.name, variants["random"], label)
+            plans.append(b.plan("wrong_credential", f"{f.name}-random-{without}", ("M5",), make, f"auth:{f.name}"))
+    return plans
 
 
-def _malformed_bodies(b: _Builder) -> list[Case]:
+def _form(b: _Builder) -> bytes:
+    return "&".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in b.valid_payload().items()).encode()
+
+
+# A body that is not a JSON object lacks every required field: it must be refused too (M3), not only
+# answered sanely (M6). A lenient reading of the media type (no or another Content-Type) may succeed.
+_NOT_AN_OBJECT = {"not_json", "truncated_json", "empty_body", "json_array", "json_string", "json_number", "json_null"}
+
+
+def _malformed_bodies(b: _Builder) -> list[PlannedCase]:
     # every request gets its own fresh uuid, even a malformed one: a target may remember it
-    form = "&".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in b.valid_payload().items()).encode()
-    raw: dict[str, OutgoingRequest] = {
-        "not_json": b.raw_request(b.draw(strategies.not_json_bytes()), "a body that is not JSON"),
-        "truncated_json": b.raw_request(json.dumps(b.valid_payload()).encode()[:-1], "valid JSON cut by one byte"),
-        "empty_body": b.raw_request(b"", "an empty body"),
-        "json_array": b.json_request([b.valid_payload()], "the valid object inside an array"),
-        "json_string": b.json_request(json.dumps(b.valid_payload()), "the valid object as a JSON string"),
-        "json_number": b.json_request(0, "the JSON number 0"),
-        "json_null": b.json_request(None, "the JSON null"),
-        "no_content_type": b.json_request(b.valid_payload(), "valid JSON, no Content-Type", content_type=None),
-        "text_plain": b.json_request(b.valid_payload(), "valid JSON as text/plain", content_type="text/plain"),
-        "form_encoded": b.raw_request(form, "form-encoded fields", content_type="application/x-www-form-urlencoded"),
+    not_json = b.draw("not_json_bytes")
+    extra = b.draw("extra_fields", frozenset(f.name for f in b.contract.fields))
+    form_type = "application/x-www-form-urlencoded"
+    raw: dict[str, Callable[[], OutgoingRequest]] = {
+        "not_json": lambda: b.raw_request(not_json, "a body that is not JSON"),
+        "truncated_json": lambda: b.raw_request(
+            json.dumps(b.valid_payload()).encode()[:-1], "valid JSON cut by one byte"
+        ),
+        "empty_body": lambda: b.raw_request(b"", "an empty body"),
+        "json_array": lambda: b.json_request([b.valid_payload()], "the valid object inside an array"),
+        "json_string": lambda: b.json_request(json.dumps(b.valid_payload()), "the valid object as a JSON string"),
+        "json_number": lambda: b.json_request(0, "the JSON number 0"),
+        "json_null": lambda: b.json_request(None, "the JSON null"),
+        "no_content_type": lambda: b.json_request(b.valid_payload(), "valid JSON, no Content-Type", content_type=None),
+        "text_plain": lambda: b.json_request(b.valid_payload(), "valid JSON as text/plain", content_type="text/plain"),
+        "form_encoded": lambda: b.raw_request(_form(b), "form-encoded fields", content_type=form_type),
+        "unknown_fields": lambda: b.json_request(
+            {**b.valid_payload(), **extra}, f"valid plus unknown fields {sorted(extra)}"
+        ),
     }
-    extra = b.draw(strategies.extra_fields(frozenset(f.name for f in b.contract.fields)))
-    raw["unknown_fields"] = b.json_request({**b.valid_payload(), **extra}, f"valid plus unknown fields {sorted(extra)}")
-    # A body that is not a JSON object lacks every required field: it must be refused too (M3), not only
-    # answered sanely (M6). A lenient reading of the media type (no or another Content-Type) may succeed.
-    not_an_object = {
-        "not_json",
-        "truncated_json",
-        "empty_body",
-        "json_array",
-        "json_string",
-        "json_number",
-        "json_null",
-    }
-    cases = [
-        Case("malformed_input", name, ("M6", "M3") if name in not_an_object else ("M6",), (req,), "")
-        for name, req in raw.items()
+    plans = [
+        b.plan("malformed_input", name, ("M6", "M3") if name in _NOT_AN_OBJECT else ("M6",), _one(make), "")
+        for name, make in raw.items()
     ]
     for f in b.contract.fields:
         for kind, text in b.odd_text.items():
-            request = b.with_value(f, text, f"{f.name} {kind.replace('_', ' ')}")
-            cases.append(Case("malformed_input", f"{f.name}-{kind}", ("M6",), (request,), ""))
-    return cases
+            make = partial(_with_value, b, f, text, f"{f.name} {kind.replace('_', ' ')}")
+            plans.append(b.plan("malformed_input", f"{f.name}-{kind}", ("M6",), make, ""))
+    return plans
 
 
-def _empty_strings(b: _Builder) -> list[Case]:
-    cases = []
+def _empty_strings(b: _Builder) -> list[PlannedCase]:
+    plans = []
     for f in b.contract.fields:
-        request = b.with_value(f, "", f"{f.name} empty")
+        make = partial(_with_value, b, f, "", f"{f.name} empty")
         if "string" in f.types:
             rules = ("M6", "S1") if f.required and f.judge_missing else ("M6",)
-            cases.append(Case("empty_string", f.name, rules, (request,), f"empty:{f.name}"))
+            plans.append(b.plan("empty_string", f.name, rules, make, f"empty:{f.name}"))
         else:  # "" is a value of the wrong type, not an empty one
             rules, defect = (("M6", "M4"), f"type:{f.name}") if f.judge_type else (("M6",), "")
-            cases.append(Case("empty_string", f.name, rules, (request,), defect))
-    return cases
+            plans.append(b.plan("empty_string", f.name, rules, make, defect))
+    return plans
 
 
-def _replays(b: _Builder) -> list[Case]:
+def _known_uuid_wrong(b: _Builder, credential: Field, wrong: str) -> tuple[OutgoingRequest, ...]:
+    # A server that answers a known uuid from its replay cache before it checks the credentials gives a
+    # wrong credential the first answer's success: the wrong one is refused whatever the replay policy.
+    known = b.json_request(b.valid_payload(), "valid request (its uuid is then reused)")
+    known = dataclasses.replace(known, setup=True)
+    payload = {**known.payload, credential.name: wrong}
+    return (known, b.json_request(payload, f"wrong {credential.name}, with the uuid of an answered valid request"))
+
+
+def _replay_of(b: _Builder, credential: Field | None, wrong: str) -> tuple[OutgoingRequest, ...]:
+    """A request and the same request again: a valid one, or one with a wrong credential."""
+    if credential is None:
+        first = b.json_request(b.valid_payload(), "valid request")
+    else:
+        first = b.with_value(credential, wrong, f"wrong {credential.name}")
+    return (first, _again(first))
+
+
+def _replays(b: _Builder) -> list[PlannedCase]:
     if b.request_id is None:
         return []
-    valid = b.json_request(b.valid_payload(), "valid request")
-    cases = [Case("uuid_replay", "valid", ("M7",), (valid, _again(valid)))]
+    plans = [b.plan("uuid_replay", "valid", ("M7",), partial(_replay_of, b, None, ""), size=2)]
     credential = next(iter(b.contract.credential_fields), None)
     if credential is not None:
-        wrong = "wrong-" + str(b.reference_value(credential))[:8]
-        first = b.with_value(credential, wrong, f"wrong {credential.name}")
-        cases.append(Case("uuid_replay", f"wrong_{credential.name}", ("M7",), (first, _again(first))))
+        make = partial(_replay_of, b, credential, "wrong-" + str(b.reference_value(credential))[:8])
+        plans.append(b.plan("uuid_replay", f"wrong_{credential.name}", ("M7",), make, size=2))
     for credential in b.contract.credential_fields:
-        # A server that answers a known uuid from its replay cache before it checks the credentials gives a
-        # wrong credential the first answer's success: the wrong one is refused whatever the replay policy.
-        known = b.json_request(b.valid_payload(), "valid request (its uuid is then reused)")
-        known = dataclasses.replace(known, setup=True)
-        payload = {**known.payload, credential.name: "wrong-" + str(b.reference_value(credential))[:8]}
-        reused = b.json_request(payload, f"wrong {credential.name}, with the uuid of an answered valid request")
-        case = Case("uuid_replay", f"known_uuid_wrong_{credential.name}", ("M5",), (known, reused),
-                    f"auth:{credential.name}")  # fmt: skip
-        cases.append(case)
-    return cases
+        make = partial(_known_uuid_wrong, b, credential, "wrong-" + str(b.reference_value(credential))[:8])
+        param = f"known_uuid_wrong_{credential.name}"
+        plans.append(b.plan("uuid_replay", param, ("M5",), make, f"auth:{credential.name}", size=2))
+    return plans
 
 
 def with_fresh_request_ids(case: Case, contract: Contract) -> Case:
@@ -337,24 +424,130 @@ _BUILDERS = (
 )
 
 
-def build_cases(contract: Contract, values: Mapping[str, Any], run_seed: int) -> tuple[Case, ...]:
-    """Every case of a run. The same seed draws the same values (uuids are always fresh)."""
-    built: list[Case] = []
+def _plan(contract: Contract, values: Mapping[str, Any], draw: Draw) -> list[PlannedCase]:
+    builder = _Builder(contract, values, draw)
+    return [plan for make in _BUILDERS for plan in make(builder)]
 
-    # One hypothesis run draws every value. The first example hypothesis tries is the simplest
-    # ("0", [], ...); we keep the second, which exercises more.
+
+def _drawn_by_hypothesis(
+    contract: Contract, values: Mapping[str, Any], run_seed: int
+) -> tuple[list[PlannedCase], list[draw_cache.Drawn]]:
+    """The plan, with every value drawn by one hypothesis run, and the draws in the order they were made."""
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis import strategies as st
+
+    from kyren_conformance import strategies
+
+    planned: list[PlannedCase] = []
+    drawn: list[draw_cache.Drawn] = []
+
+    # The first example hypothesis tries is the simplest ("0", [], ...); we keep the second, which exercises more.
     @settings(
         max_examples=2, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
     )
     @seed(run_seed)
     @given(st.data())
     def draw_all(data: st.DataObject) -> None:
-        builder = _Builder(contract, values, data.draw)
-        built[:] = [case for make in _BUILDERS for case in make(builder)]
+        drawn.clear()
+
+        def draw(name: str, *args: Any) -> Any:
+            value = data.draw(strategies.named(name, *args))
+            drawn.append((name, value))
+            return value
+
+        planned[:] = _plan(contract, values, draw)
 
     draw_all()
-    ids = [c.id for c in built]
-    duplicates = {i for i in ids if ids.count(i) > 1}
+    return planned, drawn
+
+
+class StaleDraws(Exception):
+    """The kept draws do not fit this run (another plan, a value they may not take): draw them again."""
+
+
+def _fits(name: str, value: Any, args: Sequence[Any]) -> bool:
+    """Whether a kept value is one the named strategy could have drawn here: a corrupt or foreign cache file never
+    puts into a request what the suite would not send (a valid value as a wrong type, the real token as a wrong one).
+    """
+    if name == "other_json_type":
+        kind = args[0]
+        if kind == "number":
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        if kind in ("array", "object"):
+            return isinstance(value, list if kind == "array" else dict) and len(value) > 0
+        return isinstance(value, bool) if kind == "boolean" else value is None
+    if name == "fraction":
+        return isinstance(value, float) and not value.is_integer()
+    if name == "not_json_bytes":
+        return isinstance(value, bytes) and len(value) >= 2 and not is_json(value)
+    if name == "extra_fields":
+        return isinstance(value, dict) and len(value) > 0 and not set(value) & set(args[0])
+    if not isinstance(value, str) or not value:
+        return False
+    if name == "wrong_text":
+        return value != args[0] and value.strip() != ""
+    if name == "non_ascii_text":
+        return all(ord(c) >= 0x80 for c in value)
+    if name == "control_text":
+        return value.startswith("\x00")
+    if name == "long_text":
+        return len(value) == LONG_VALUE_BYTES
+    return name == "text_value" and value.isascii() and value.isprintable()
+
+
+def is_json(body: bytes) -> bool:
+    """Whether a JSON parser reads the bytes (a not-JSON body must not be)."""
+    try:
+        json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def _replayed_plan(contract: Contract, values: Mapping[str, Any], kept: list[draw_cache.Drawn]) -> list[PlannedCase]:
+    """The plan, with the kept draws given back in the order they were made. StaleDraws when they do not fit."""
+    queue = iter(kept)
+
+    def draw(name: str, *args: Any) -> Any:
+        kept_name, value = next(queue, ("", None))
+        if kept_name != name or not _fits(name, value, args):
+            raise StaleDraws(name)
+        return value
+
+    plan = _plan(contract, values, draw)
+    if next(queue, None) is not None:  # a plan that draws less than was kept is another plan
+        raise StaleDraws("more draws kept than made")
+    return plan
+
+
+def plan_cases(
+    contract: Contract, values: Mapping[str, Any], run_seed: int, *, cache: Path | None = None
+) -> tuple[PlannedCase, ...]:
+    """Every case of a run, its requests not made yet. The same seed draws the same values (uuids are always
+    fresh). With `cache` (a folder), the draws are kept there and reused by the next run with the same contract,
+    seed and values."""
+    # What the draws depend on besides the contract and the seed: a wrong credential is any text but the real
+    # one. A secret's value stays out of the key (draw_cache.py); the replay checks it instead (`_fits`).
+    shaping = {f.name: values.get(f.name) for f in contract.credential_fields if not f.secret}
+    key = draw_cache.draws_key(contract.sha256, run_seed, shaping) if cache is not None else None
+    plans: list[PlannedCase] | None = None
+    if cache is not None and key is not None:
+        kept = draw_cache.load(cache, key)
+        if kept is not None:
+            try:
+                plans = _replayed_plan(contract, values, kept)
+            except StaleDraws:
+                plans = None  # drawn again below, and the file rewritten
+    if plans is None:
+        plans, drawn = _drawn_by_hypothesis(contract, values, run_seed)
+        if cache is not None and key is not None:
+            draw_cache.save(cache, key, drawn)
+    duplicates = [i for i, n in Counter(p.id for p in plans).items() if n > 1]
     if duplicates:  # a contract whose field names collide with our case names
         raise ValueError(f"duplicate case ids: {sorted(duplicates)}")
-    return tuple(built)
+    return tuple(plans)
+
+
+def build_cases(contract: Contract, values: Mapping[str, Any], run_seed: int) -> tuple[Case, ...]:
+    """Every case of a run, its requests made. The same seed draws the same values (uuids are always fresh)."""
+    return tuple(plan.build() for plan in plan_cases(contract, values, run_seed))

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from kyren_conformance.cases import Case, build_cases, near_misses, with_fresh_request_ids
+from kyren_conformance import draw_cache
+from kyren_conformance.cases import AnyCase, Case, PlannedCase, near_misses, plan_cases, with_fresh_request_ids
 from kyren_conformance.client import Client, ClientSettings
 from kyren_conformance.contract import Contract, mock_default
-from kyren_conformance.evidence import DERIVED_MASKS, REDACTED
 from kyren_conformance.exchange import Exchange
+from kyren_conformance.exchange_log import ExchangeLog
 from kyren_conformance.findings import Finding
 from kyren_conformance.judgements import REGISTRY, JudgeContext
-from kyren_conformance.redaction import Redactor
+from kyren_conformance.redaction import DERIVED_MASKS, REDACTED, Redactor
 from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Runner, run_cases
 from kyren_conformance.settings import RunSettings
 
@@ -90,9 +91,11 @@ def serves_one_connection_at_a_time(exchanges: list[Exchange], concurrency: int)
     return not _answered_in_parallel(answered) and _most_at_once(timed_out) < concurrency
 
 
-def _fresh(case: Case, contract: Contract) -> Case:
+def _fresh(case: AnyCase, contract: Contract) -> Case:
     """The case with new request ids, to send it again. A case whose request id is no string (a wrong-type case:
     an array or an object) goes again as it is: its id was never a usable one, and there is nothing to renew."""
+    if isinstance(case, PlannedCase):
+        return case.build()  # made anew: new ids where they are strings, the same values where they are not
     rid = contract.request_id_field
     ids = [s.payload.get(rid.name) for s in case.steps if rid is not None and isinstance(s.payload, dict)]
     if any(value is not None and not isinstance(value, str) for value in ids):
@@ -112,6 +115,7 @@ class ConformanceRun:
         target: Callable[[], str] | None = None,
         breaker: CircuitBreaker | None = None,
         rate_limit: RateLimit | None = None,
+        log: ExchangeLog | None = None,
     ) -> None:
         self.settings = settings
         self.contract = settings.contract
@@ -120,7 +124,8 @@ class ConformanceRun:
             values = settings.values if settings.target_url else mock_credentials(self.contract)
         self.values = dict(values)
         self.secrets = self._secrets()
-        self.cases = build_cases(self.contract, self.values, settings.seed)
+        # the requests of each case are made when it is sent; hypothesis' draws are kept between runs
+        self.cases = plan_cases(self.contract, self.values, settings.seed, cache=draw_cache.cache_folder())
         profile = settings.profile
         if settings.target_url is None and not profile.code_table:
             from kyren_conformance.mock import reference_code_table
@@ -148,6 +153,8 @@ class ConformanceRun:
         self.retried = 0  # requests resent with a fresh request id after a stale keep-alive connection
         self._client: Client | None = None
         self._redactor = Redactor(self.secrets)
+        self.log = log or ExchangeLog(None)  # exchanges.jsonl, written as each case ends
+        self._held: dict[str, tuple[Exchange, ...]] = {}  # timed-out cases' exchanges: logged once a resend is decided
 
     def _secrets(self) -> dict[str, str]:
         """Every secret with its mask: the secret fields, the near-miss values derived from them, the profile's."""
@@ -173,7 +180,7 @@ class ConformanceRun:
         return next((f.env for f in self.contract.secret_fields if f.env), "KYREN_TOKEN")
 
     @property
-    def case_by_id(self) -> dict[str, Case]:
+    def case_by_id(self) -> dict[str, AnyCase]:
         return {c.id: c for c in self.cases}
 
     def _start_target(self) -> str:
@@ -195,16 +202,40 @@ class ConformanceRun:
         prepared = self.prepare_send()
         if prepared is None:
             return
+        self.log.open()
         runner, todo = prepared
         started = time.monotonic()
         try:
-            run_cases([(runner, case, self.exchanges) for case in todo], runner.concurrency, progress)
-        finally:  # an interrupted run reports what it got, and goes no further
-            self.send_seconds += time.monotonic() - started
-            self.end_send(runner)
-        self.resend_stalled(runner, todo)
+            try:
+                run_cases([(runner, case, self.landed) for case in todo], runner.concurrency, progress)
+            finally:  # an interrupted run reports what it got, and goes no further
+                self.send_seconds += time.monotonic() - started
+                self.end_send(runner)
+            self.resend_stalled(runner, todo)
+        finally:
+            self.log_held()
 
-    def prepare_send(self) -> tuple[Runner, list[Case]] | None:
+    def landed(self, case: AnyCase, exchanges: tuple[Exchange, ...]) -> None:
+        """A case's exchanges, as it ends: kept for the judgements and written to exchanges.jsonl. A case that timed
+        out may be resent alone (`resend_stalled`): its lines wait until that is decided."""
+        self.exchanges[case.id] = exchanges
+        if any(e.timed_out for e in exchanges):
+            self._held[case.id] = exchanges
+        else:
+            for e in exchanges:
+                self.log.write(self.name, e, self.secret_env)
+
+    def log_held(self) -> None:
+        """Write the held exchanges: a resent case's first tries (marked superseded), then what its resend got."""
+        held, self._held = self._held, {}
+        for case_id, exchanges in held.items():
+            resent = case_id in self.superseded
+            for e in exchanges:
+                self.log.write(self.name, e, self.secret_env, superseded=resent)
+            for e in self.exchanges[case_id] if resent else ():
+                self.log.write(self.name, e, self.secret_env)
+
+    def prepare_send(self) -> tuple[Runner, list[AnyCase]] | None:
         """The runner and the selected cases not sent yet, cases of several steps (replays) first: a two-step
         case started last would hold the run's end for two round trips. None when there is nothing to send."""
         todo = [
@@ -231,7 +262,7 @@ class ConformanceRun:
             rate_limit=self._rate_limit,
             fresh_ids=self._fresh_ids,
         )
-        return runner, sorted(todo, key=lambda case: -len(case.steps))
+        return runner, sorted(todo, key=lambda case: -case.size)
 
     def end_send(self, runner: Runner) -> None:
         """What the sending taught, whether it ended or was interrupted."""
@@ -239,7 +270,7 @@ class ConformanceRun:
         self.retried += runner.retried
         self._note_unreachable(runner)
 
-    def resend_stalled(self, runner: Runner, todo: list[Case]) -> None:
+    def resend_stalled(self, runner: Runner, todo: list[AnyCase]) -> None:
         """Resend alone the cases that timed out, when the timings show a target serving one connection at a time."""
         timed_out = [c for c in todo if any(e.timed_out for e in self.exchanges.get(c.id, ()))]
         if not timed_out or runner.breaker.open:
@@ -269,7 +300,7 @@ class ConformanceRun:
         given = urlsplit(self.target_url or "").path.rstrip("/")
         return "" if given.endswith(path.rstrip("/")) else path
 
-    def _resend_one_at_a_time(self, cases: list[Case]) -> None:
+    def _resend_one_at_a_time(self, cases: list[AnyCase]) -> None:
         """Resend, one at a time on a fresh connection, the cases that timed out under concurrency.
 
         A target that serves one connection at a time (a single-threaded HTTP/1.1 server) leaves our
@@ -316,7 +347,7 @@ class ConformanceRun:
         self.records[rule_id].not_applicable = reason
         return reason
 
-    def judge(self, rule_id: str, case: Case | None = None) -> list[Finding]:
+    def judge(self, rule_id: str, case: AnyCase | None = None) -> list[Finding]:
         """The findings of one rule: on one case's exchanges, or on the whole run's."""
         judgement = REGISTRY[rule_id]
         exchanges: Iterable[Exchange] = self.exchanges.get(case.id, ()) if case else self.all_exchanges()

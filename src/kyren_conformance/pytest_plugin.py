@@ -23,7 +23,7 @@ from kyren_conformance.policy import REPLAY_POLICIES
 # The engine (hypothesis, requests, jsonschema) is imported on first use: this module is loaded in
 # every pytest session of the environment and must not slow the ones that never run a check.
 if TYPE_CHECKING:
-    from kyren_conformance.cases import Case
+    from kyren_conformance.cases import AnyCase
     from kyren_conformance.conformance_run import ConformanceRun
     from kyren_conformance.settings import SuiteSettings
     from kyren_conformance.suite_run import SuiteRun
@@ -173,7 +173,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("kyren_method", list(suite.runs), ids=list(suite.runs))
         return
     name = metafunc.function.__name__
-    params: list[tuple[str, Case | None]] = []
+    params: list[tuple[str, AnyCase | None]] = []
     ids: list[str] = []
     for method, run in suite.runs.items():
         cases = [c for c in run.cases if rule_id in c.rules]
@@ -343,7 +343,7 @@ def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: 
     from kyren_conformance.evidence import failure_text
     from kyren_conformance.judgements import REGISTRY
 
-    def check(rule_id: str, case: Case | None = None) -> None:
+    def check(rule_id: str, case: AnyCase | None = None) -> None:
         reason = _not_applicable(kyren_run, rule_id, case is None and REGISTRY[rule_id].scope == "case")
         if reason:
             pytest.skip(f"{rule_id} not applicable: {reason}")
@@ -393,14 +393,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run.errors.append("pytest stopped with an internal error (the terminal shows it)")
     if _errors(run) or session.config.stash.get(INTERNAL_ERRORS, []):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-    from kyren_conformance.results import suite_results, write_exchanges, write_json
+    from kyren_conformance.results import suite_results, write_json
 
     results = suite_results(run, complete=not run.interrupted)
     session.config.stash[RESULTS] = results
     json_report = run.settings.first.json_report
     if json_report is not None:
         write_json(json_report, results)
-        write_exchanges(json_report.with_name("exchanges.jsonl"), run)
+    run.log.close()  # exchanges.jsonl was written as the cases ended
 
 
 def _errors(run: SuiteRun) -> list[str]:

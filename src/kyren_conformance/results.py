@@ -15,47 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kyren_conformance import __version__
-from kyren_conformance.evidence import curl_command
-from kyren_conformance.exchange import Exchange
+from kyren_conformance.exchange_log import exchange_data
 from kyren_conformance.findings import Finding
 from kyren_conformance.verdict import Verdict, verdict_of
 
 if TYPE_CHECKING:
     from kyren_conformance.conformance_run import ConformanceRun
     from kyren_conformance.suite_run import SuiteRun
-
-BODY_KEPT = 4096  # bytes of each body kept in the results
-
-
-def _text(data: bytes) -> str:
-    text = data[:BODY_KEPT].decode("utf-8", "backslashreplace")
-    return text + (f"… ({len(data)} bytes)" if len(data) > BODY_KEPT else "")
-
-
-def exchange_data(e: Exchange, secret_env: str) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "case": e.case_id,
-        "label": e.label,
-        "request": {
-            "method": e.method,
-            "url": e.url,
-            "headers": [list(h) for h in e.request_headers],
-            "body": _text(e.request_body),
-        },
-        "elapsed_ms": round(e.elapsed * 1000, 2),
-        "failure": e.failure,
-        "response": None,
-        "curl": None if e.not_sent else curl_command(e, secret_env),
-    }
-    if e.response is not None:
-        r = e.response
-        out["response"] = {
-            "status": r.status,
-            "headers": [list(h) for h in r.headers],
-            "body": _text(r.body),
-            "truncated": r.truncated,
-        }
-    return out
 
 
 def _finding(f: Finding, secret_env: str) -> dict[str, Any]:
@@ -217,21 +183,6 @@ def _info(verdict: Verdict, run: ConformanceRun | SuiteRun) -> dict[str, Any]:
         "throttled": run.throttled,
         "retried": run.retried,
     }
-
-
-def write_exchanges(path: Path, suite: SuiteRun) -> None:
-    """Every exchange of the run, one JSON object a line: the full evidence, not only the findings'."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        for run in suite:
-            superseded = {id(e) for tries in run.superseded.values() for e in tries}
-            for e in run.evidence():
-                data = {"method": run.name, **exchange_data(e, run.secret_env)}
-                if id(e) in superseded:  # timed out under concurrency, then answered when resent alone
-                    data["superseded_by_resend"] = True
-                out.write(json.dumps(data, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Protocol, cast
 
-from kyren_conformance.cases import Case
-from kyren_conformance.exchange import Exchange, OutgoingRequest
+from kyren_conformance.cases import AnyCase, Case
+from kyren_conformance.exchange import Exchange, Headers, OutgoingRequest
 
 BREAKER_THRESHOLD = 5  # consecutive failures (timeouts, refusals) before the run stops sending
 # Once the target has answered, a streak of failures is more likely one slow path than a dead target,
@@ -99,6 +99,35 @@ class CircuitBreaker:
         return f"target unreachable: {self.why}"
 
 
+class _Interned:
+    """One copy of each header line and of each list of them: a run's exchanges repeat the same few (User-Agent,
+    Content-Type, the target's Server), and 10,000 exchanges would otherwise hold 10,000 copies of each."""
+
+    def __init__(self) -> None:
+        self._seen: dict[object, object] = {}
+
+    def __call__(self, headers: Headers) -> Headers:
+        pairs = tuple(cast(tuple[str, str], self._seen.setdefault(pair, pair)) for pair in headers)
+        return cast(Headers, self._seen.setdefault(pairs, pairs))
+
+
+def _kept(exchange: Exchange, case: Case, step: OutgoingRequest, interned: _Interned) -> Exchange:
+    """The exchange as the run keeps it until the end: tagged with its case, without what no one reads again (the
+    redacted copy of the payload: the body is the evidence), its header lines shared with the other exchanges'."""
+    response = exchange.response
+    if response is not None:
+        response = dataclasses.replace(response, headers=interned(response.headers))
+    return dataclasses.replace(
+        exchange,
+        case_id=case.id,
+        defect=case.defect,
+        setup=step.setup,
+        payload=None,
+        request_headers=interned(exchange.request_headers),
+        response=response,
+    )
+
+
 def _not_sent(method: str, url: str, request: OutgoingRequest, reason: str, redact: Callable[[str], str]) -> Exchange:
     # Built here, not by the client, so it goes through the same redaction before it becomes evidence.
     return Exchange(
@@ -141,6 +170,7 @@ class Runner:
         self.rate_limit = RateLimit(rate_limit) if isinstance(rate_limit, int | float) else rate_limit
         self.fresh_ids = fresh_ids
         self._lock = threading.Lock()
+        self._interned = _Interned()
         self.throttled = 0  # requests answered 429 (too many requests) at least once, in this runner's runs
         self.retried = 0  # requests resent with a fresh request id after a stale keep-alive connection
 
@@ -168,7 +198,8 @@ class Runner:
             self.retried += exchange.first_attempt is not None
         return exchange
 
-    def _run_case(self, case: Case) -> tuple[Exchange, ...]:
+    def _run_case(self, planned: AnyCase) -> tuple[Exchange, ...]:
+        case = planned.build()  # a planned case's requests are made now, just before they are sent
         out: list[Exchange] = []
         steps = list(case.steps)
         for index in range(len(steps)):
@@ -177,24 +208,20 @@ class Runner:
             else:
                 exchange = self._send(case, steps, index)
                 self.breaker.record(exchange)
-            out.append(dataclasses.replace(exchange, case_id=case.id, defect=case.defect, setup=steps[index].setup))
+            out.append(_kept(exchange, case, steps[index], self._interned))
             if exchange.response is None and len(case.steps) > 1:
                 # a sequence (a replay) means nothing once a step is lost
-                rest = case.steps[len(out) :]
                 reason = "an earlier step of this case failed"
                 out.extend(
-                    dataclasses.replace(
-                        _not_sent(self.method, self.path, s, reason, self.redact),
-                        case_id=case.id, defect=case.defect, setup=s.setup,
-                    )
-                    for s in rest
-                )  # fmt: skip
+                    _kept(_not_sent(self.method, self.path, s, reason, self.redact), case, s, self._interned)
+                    for s in case.steps[len(out) :]
+                )
                 break
         return tuple(out)
 
     def run(
         self,
-        cases: Sequence[Case],
+        cases: Sequence[AnyCase],
         progress: Progress | None = None,
         into: dict[str, tuple[Exchange, ...]] | None = None,
     ) -> dict[str, tuple[Exchange, ...]]:
@@ -203,39 +230,45 @@ class Runner:
         Results land in `into` as each case ends, so an interrupted run keeps what it got.
         """
         results: dict[str, tuple[Exchange, ...]] = {} if into is None else into
-        run_cases([(self, case, results) for case in cases], self.concurrency, progress)
+
+        def land(case: AnyCase, exchanges: tuple[Exchange, ...]) -> None:
+            results[case.id] = exchanges
+
+        run_cases([(self, case, land) for case in cases], self.concurrency, progress)
         return results
 
 
-Work = tuple[Runner, Case, dict[str, tuple[Exchange, ...]]]  # who sends the case, and where its exchanges go
+# Where a case's exchanges go as it ends (called on the thread that runs `run_cases`, one case at a time).
+Sink = Callable[[AnyCase, tuple[Exchange, ...]], None]
+Work = tuple[Runner, AnyCase, Sink]  # who sends the case, and where its exchanges go
 
 
 def run_cases(work: Sequence[Work], concurrency: int, progress: Progress | None = None) -> None:
     """Send the cases of any number of runners (the methods of a run) through one pool of `concurrency`
-    senders, in the order given; each case's exchanges land in its dict as it ends.
+    senders, in the order given; each case's exchanges go to its sink as it ends.
 
     Only a small window of cases is handed to the pool at a time: `wait` registers with every future it is
     given, so handing it all of them would cost the main thread time in proportion to the cases left, at
     every completion (quadratic over a run).
     """
     concurrency = max(1, concurrency)
-    total = sum(len(case.steps) for _, case, _ in work)
+    total = sum(case.size for _, case, _ in work)
     done = 0
     queue = deque(work)
-    pending: dict[Future[tuple[Exchange, ...]], tuple[Case, dict[str, tuple[Exchange, ...]]]] = {}
+    pending: dict[Future[tuple[Exchange, ...]], tuple[AnyCase, Sink]] = {}
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="kyren-send")
     try:
         while queue or pending:
             while queue and len(pending) < 2 * concurrency:  # the next case is ready when a sender is free
-                runner, case, into = queue.popleft()
-                pending[pool.submit(runner._run_case, case)] = (case, into)
+                runner, case, sink = queue.popleft()
+                pending[pool.submit(runner._run_case, case)] = (case, sink)
             # Wake up now and then: Ctrl-C may reach a sending thread, and only the main thread acts on it,
             # when it next runs Python code; with every sender on a slow request that could be a timeout away.
             finished, _ = wait(pending, timeout=_WAKE_UP_SECONDS, return_when=FIRST_COMPLETED)
             for future in finished:
-                case, into = pending.pop(future)
-                into[case.id] = future.result()
-                done += len(case.steps)
+                case, sink = pending.pop(future)
+                sink(case, future.result())
+                done += case.size
             if progress:
                 progress(done, total)
     finally:

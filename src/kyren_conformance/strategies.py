@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the invalid values the suite sends.
+"""Hypothesis strategies for the invalid values the suite sends, each known by a name (`named`).
 
 They know JSON types and text, not any method's fields: `cases.py` applies them to a contract.
 We use hypothesis' own strategies rather than hypothesis-jsonschema: the valid request is fixed by
@@ -8,14 +8,12 @@ the configured credentials, and each invalid case changes one field in a way a s
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
 
-LONG_VALUE_BYTES = 8192
-# Characters outside the Basic Multilingual Plane: 4 bytes in UTF-8, a surrogate pair in UTF-16.
-FOUR_BYTE_TEXT = "player \U0001f3b0\U0001f600"
+from kyren_conformance.cases import LONG_VALUE_BYTES, is_json
 
 _scalars = st.one_of(st.integers(-(2**31), 2**31), st.text(max_size=8), st.booleans(), st.none())
 
@@ -69,23 +67,34 @@ def long_text(size: int = LONG_VALUE_BYTES) -> st.SearchStrategy[str]:
     )
 
 
-def _is_json(body: bytes) -> bool:
-    try:
-        json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return False
-    return True
-
-
 def not_json_bytes() -> st.SearchStrategy[bytes]:
     """Bodies no JSON parser accepts: random bytes, or text that looks almost like JSON."""
     return st.one_of(
         st.binary(min_size=2, max_size=64),
         st.text(st.sampled_from('{}[]":,abc01 '), min_size=2, max_size=32).map(str.encode),
-    ).filter(lambda b: not _is_json(b))
+    ).filter(lambda b: not is_json(b))
 
 
 def extra_fields(known: frozenset[str]) -> st.SearchStrategy[dict[str, Any]]:
     """Unknown fields to add to an otherwise valid request."""
     names = st.text(st.characters(min_codepoint=0x61, max_codepoint=0x7A), min_size=3, max_size=12)
     return st.dictionaries(names.filter(lambda n: n not in known), _scalars, min_size=1, max_size=3)
+
+
+_NAMED: dict[str, Callable[..., st.SearchStrategy[Any]]] = {
+    "other_json_type": lambda kind: other_json_types()[kind],
+    "text_value": text_value,
+    "fraction": fraction,
+    "wrong_text": wrong_text,
+    "non_ascii_text": non_ascii_text,
+    "control_text": control_text,
+    "long_text": long_text,
+    "not_json_bytes": not_json_bytes,
+    "extra_fields": extra_fields,
+}
+
+
+def named(name: str, *args: Any) -> st.SearchStrategy[Any]:
+    """The strategy a plan asks for by name (`cases.py` draws by name, so kept draws can be given back without
+    importing hypothesis)."""
+    return _NAMED[name](*args)

@@ -16,6 +16,7 @@ from typing import Any
 from kyren_conformance.conformance_run import ConformanceRun
 from kyren_conformance.contract import Contract, mock_default
 from kyren_conformance.exchange import Exchange
+from kyren_conformance.exchange_log import ExchangeLog
 from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Work, run_cases
 from kyren_conformance.settings import SuiteSettings
 
@@ -42,6 +43,8 @@ class SuiteRun:
         self._sent = False
         self._send_seconds = 0.0
         rate_limit = RateLimit(first.rate_limit) if first.rate_limit else None  # one limit: one target
+        # exchanges.jsonl beside results.json, written as each case ends (none without results)
+        self.log = ExchangeLog(first.json_report.with_name("exchanges.jsonl") if first.json_report else None)
         self._mock: Any = None
         contracts = [m.contract for m in settings.methods]
         if first.target_url is None:
@@ -52,7 +55,9 @@ class SuiteRun:
         for method in settings.methods:
             values = self._mock.credentials_of(method.contract) if self._mock is not None else None
             target = self._start_mock if self._mock is not None else None
-            run = ConformanceRun(method, values=values, target=target, breaker=self._breaker, rate_limit=rate_limit)
+            run = ConformanceRun(
+                method, values=values, target=target, breaker=self._breaker, rate_limit=rate_limit, log=self.log
+            )
             self.runs[run.name] = run
 
     def _start_mock(self) -> str:
@@ -75,7 +80,7 @@ class SuiteRun:
 
     @property
     def planned(self) -> int:
-        return sum(len(c.steps) for run in self for c in run.cases if run.selected is None or c.id in run.selected)
+        return sum(c.size for run in self for c in run.cases if run.selected is None or c.id in run.selected)
 
     def send_all(self, progress: Progress | None = None) -> None:
         """Send every method's selected cases through one pool of senders, once per run.
@@ -86,23 +91,28 @@ class SuiteRun:
         if self._sent:
             return  # every test asks; only the first sends, and the others must not pay for a rescan
         prepared = [(run, run.prepare_send()) for run in self]
+        self.log.open()
         work: list[Work] = []
         for run, ready in prepared:
             if ready is not None:
                 runner, todo = ready
-                work += [(runner, case, run.exchanges) for case in todo]
-        work.sort(key=lambda item: -len(item[1].steps))  # stable: within a length, each method's order
+                work += [(runner, case, run.landed) for case in todo]
+        work.sort(key=lambda item: -item[1].size)  # stable: within a length, each method's order
         started = time.monotonic()
         try:
-            run_cases(work, self.settings.first.concurrency, progress)
-        finally:  # an interrupted run reports what it got, and goes no further
-            self._send_seconds += time.monotonic() - started
+            try:
+                run_cases(work, self.settings.first.concurrency, progress)
+            finally:  # an interrupted run reports what it got, and goes no further
+                self._send_seconds += time.monotonic() - started
+                for run, ready in prepared:
+                    if ready:
+                        run.end_send(ready[0])
             for run, ready in prepared:
                 if ready:
-                    run.end_send(ready[0])
-        for run, ready in prepared:
-            if ready:
-                run.resend_stalled(*ready)
+                    run.resend_stalled(*ready)
+        finally:
+            for run in self:
+                run.log_held()
         self._sent = True
 
     @property
@@ -133,6 +143,7 @@ class SuiteRun:
         return sum(run.retried for run in self)
 
     def close(self) -> None:
+        self.log.close()
         for run in self:
             run.close()
         if self._mock is not None:
