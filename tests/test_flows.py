@@ -25,7 +25,7 @@ from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.findings import Finding
 from kyren_conformance.flows.amounts import as_decimal, fits, over_precise, quantized, text
 from kyren_conformance.flows.declaration import FlowDeclaration, load_flow
-from kyren_conformance.flows.engine import run_flow
+from kyren_conformance.flows.engine import run_flow, staging_note
 from kyren_conformance.flows.judgements import judge_flow
 from kyren_conformance.flows.record import FlowRecord, Step
 from kyren_conformance.flows.wire import dumps
@@ -46,6 +46,13 @@ def seamless(tmp_path_factory: pytest.TempPathFactory) -> tuple[FlowDeclaration,
     path = tmp_path_factory.mktemp("flows") / "seamless-wallet-test.json"
     path.write_text(json.dumps(SEAMLESS_DECLARATION), encoding="utf-8")
     d = load_flow(path)
+    return d, {m: load_contract(SEAMLESS_CONTRACTS / f"{m}.json") for m in d.methods}
+
+
+@pytest.fixture(scope="module")
+def shipped_seamless() -> tuple[FlowDeclaration, dict[str, Contract]]:
+    """The reviewed Seamless Wallet declaration (contracts/flows/seamless-wallet.json)."""
+    d = load_flow(ROOT / "contracts" / "flows" / "seamless-wallet.json")
     return d, {m: load_contract(SEAMLESS_CONTRACTS / f"{m}.json") for m in d.methods}
 
 
@@ -159,6 +166,11 @@ def test_the_token_never_reaches_the_record(transfer: Any) -> None:
         assert TOKEN not in repr(exchange.payload) and TOKEN not in repr(exchange.request_headers)
 
 
+def test_the_staging_note_names_the_amount_and_the_user(transfer: Any) -> None:
+    note = staging_note(transfer[0])
+    assert "moves 1.00 at a time on the configured test user" in note and "8 at one instant" in note
+
+
 def test_an_unreachable_target_stops_the_flow_with_a_reason(transfer: Any) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -190,6 +202,21 @@ SEAMLESS_DEFECTS = ["double-credit-on-retry", "lost-update-under-race", "float-r
 @pytest.mark.parametrize("defect", SEAMLESS_DEFECTS)
 def test_each_seamless_defect_is_caught_by_its_rule(seamless: Any, defect: str) -> None:
     record, findings, _ = run_seamless(seamless, defect=defect)
+    assert DEFECTS[defect] in rules(findings), [f.message for f in findings]
+
+
+@pytest.mark.parametrize("dialect", ["replays-first", "answers-61"])
+def test_the_shipped_seamless_flow_passes_a_conformant_wallet(shipped_seamless: Any, dialect: str) -> None:
+    record, findings, wallet = run_seamless(shipped_seamless, dialect=dialect)
+    assert record.problem is None and findings == []
+    assert wallet.balance() == Decimal("1000.00")
+    race = steps(record, "F3")
+    assert len(race) == 1 and race[0].operation == "bet" and len(race[0].answers) == 8
+
+
+@pytest.mark.parametrize("defect", ["duplicates-under-race", "refund-twice", "double-credit-on-retry"])
+def test_the_shipped_seamless_flow_catches_defects(shipped_seamless: Any, defect: str) -> None:
+    _, findings, _ = run_seamless(shipped_seamless, defect=defect)
     assert DEFECTS[defect] in rules(findings), [f.message for f in findings]
 
 
@@ -271,11 +298,13 @@ def test_the_mock_faults_are_caught_by_their_rules(mock_run: Any, transfer: Any,
     assert rule in rules(findings)
 
 
-def test_the_mock_seamless_flow(mock_run: Any, seamless: Any) -> None:
-    record, findings = mock_run(seamless)
+def test_the_mock_seamless_flow(mock_run: Any, shipped_seamless: Any) -> None:
+    record, findings = mock_run(shipped_seamless)
     assert record.problem is None and findings == []
-    _, findings = mock_run(seamless, faults=["refund-applied-twice"])
+    _, findings = mock_run(shipped_seamless, faults=["refund-applied-twice"])
     assert rules(findings) == {"F7"}
+    _, findings = mock_run(shipped_seamless, faults=["double-credit-on-retry"])
+    assert "F2" in rules(findings)
 
 
 # --- amounts ------------------------------------------------------------------------------------------------------

@@ -20,7 +20,18 @@ from kyren_conformance.flows.declaration import FlowDeclaration, Operation
 from kyren_conformance.flows.record import Answer, FlowRecord, Outcome, Step
 from kyren_conformance.flows.wire import Progress, Wire, new_id
 
-__all__ = ["run_flow"]
+__all__ = ["run_flow", "staging_note"]
+
+
+def staging_note(declaration: FlowDeclaration) -> str:
+    """What a flow does to the test user's money, for the run identity (a flow against a real target)."""
+    d = declaration
+    n = d.race_requests
+    return (
+        f"flow {d.flow}: moves {d.amount} at a time on the configured test user ({n} at one instant in a burst), "
+        "and takes back what it adds; it also sends one debit of the balance plus that amount, which must be "
+        "refused (a wallet that applies it is put back with one credit of the difference)"
+    )
 
 
 class _Stop(Exception):
@@ -233,14 +244,7 @@ def _transfer(run: _FlowRun) -> None:
         "F2", "repeat", credit, f"the same {credit.name} again {_ids(credit, t1)}", fields,
         history=a, first_balance=run.first_balance(first), allowed_codes=d.codes.already_exists,
     )  # fmt: skip
-    t2 = new_id()
-    fields = run.fields(credit, money, t2)
-    copies = [fields] * d.race_requests
-    label = f"{len(copies)} identical {credit.name}s of {money} at one instant {_ids(credit, t2)}"
-    run.step(
-        "F3", "apply", credit, label, fields, delta=a, history=a,
-        send=lambda: run.wire.race(credit, copies, label), allowed_codes=d.codes.already_exists,
-    )  # fmt: skip
+    _race(run, credit)
     _burst(run, credit)
     _burst(run, debit)
     _fractions(run, [(credit, 1), (credit, 2), (debit, 3)])
@@ -250,6 +254,23 @@ def _transfer(run: _FlowRun) -> None:
         t = new_id()
         run.step("F1", "apply", debit, f"{debit.name} {money} {_ids(debit, t)}", run.fields(debit, money, t),
                  delta=-a, history=-a)  # fmt: skip
+
+
+def _race(run: _FlowRun, op: Operation) -> str | None:
+    """N identical requests (one transaction, each its own request id) at one instant: they apply once (F3).
+    Sent when the declaration gives F3 a clause. Returns the round it used."""
+    if "F3" not in run.d.clauses:
+        return None
+    transaction, round_id = new_id(), new_id()
+    fields = run.fields(op, run.amount_text, transaction, round_id)
+    copies = [fields] * run.d.race_requests
+    label = f"{len(copies)} identical {op.name}s of {run.amount_text} at one instant {_ids(op, transaction, round_id)}"
+    signed = _signed(op, run.amount)
+    run.step(
+        "F3", "apply", op, label, fields, delta=signed, history=signed if run.d.history is not None else None,
+        send=lambda: run.wire.race(op, copies, label), allowed_codes=run.d.codes.already_exists,
+    )  # fmt: skip
+    return round_id
 
 
 def _ids(op: Operation, transaction: str | None = None, round_id: str | None = None) -> str:
@@ -308,9 +329,10 @@ def _bad_amounts(run: _FlowRun) -> None:
 
 
 def _seamless(run: _FlowRun) -> None:
-    """Kyren's side: bet, the same bet again, its result, the same result again; N bets and their N results at
-    one instant; fractions of the amount; a bet and each reversal of it (again, and of an unknown bet); amounts
-    that are no amount; a bet past the balance; each round-closing call twice."""
+    """Kyren's side: bet, the same bet again, its result, the same result again; N copies of one bet at once
+    (when F3 has a clause) and a result paying it back; N bets and their N results at one instant; fractions of
+    the amount; a bet and each reversal of it (again, and of an unknown bet); amounts that are no amount; a bet
+    past the balance; each round-closing call twice."""
     d, a, money = run.d, run.amount, run.amount_text
     debit, credit = d.first("debit"), d.first("credit")
     assert credit is not None and debit is not None
@@ -329,6 +351,11 @@ def _seamless(run: _FlowRun) -> None:
         "F2", "repeat", credit, f"the same {credit.name} again {_ids(credit, won, round_id)}", fields,
         first_balance=run.first_balance(first), allowed_codes=d.codes.already_exists,
     )  # fmt: skip
+    raced = _race(run, debit)
+    if raced is not None:  # pay the raced bet back, in its round
+        t = new_id()
+        run.step("F1", "apply", credit, f"{credit.name} {money} {_ids(credit, t, raced)}",
+                 run.fields(credit, money, t, raced), delta=a)  # fmt: skip
     _burst(run, credit, _burst(run, debit))
     _fractions(run, [(debit, 3), (credit, 1), (credit, 2)])
     for reversal in (op for op in d.operations.values() if op.effect == "reverse"):

@@ -23,6 +23,7 @@ from kyren_conformance.flows.declaration import FlowDeclaration, Operation
 from kyren_conformance.flows.record import Answer
 from kyren_conformance.response_reading import read_code
 
+Progress = Callable[[str], None]  # told each step's label as it ends
 _BARRIER_TIMEOUT = 30.0  # seconds the race's threads wait for each other before sending anyway
 
 
@@ -191,6 +192,3 @@ class Wire:
 
     def send_setup(self, method: str) -> Answer:
         return self.send(method, self.payload(method, {}), f"setup: {method}", None)
-
-
-Progress = Callable[[str], None]  # told each step's label as it ends
