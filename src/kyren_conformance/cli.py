@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kyren_conformance.options import GENERIC_OPTIONS
-from kyren_conformance.policy import REPLAY_POLICIES
+from kyren_conformance.run_options import DESTS, PATH_DESTS, add_cli_arguments, pytest_arguments
 from kyren_conformance.usage import INTERNAL_ERROR, USAGE_ERROR, UsageParser
 
 if TYPE_CHECKING:
@@ -29,55 +29,16 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"environment: KYREN_TARGET_URL {' '.join(g.env for g in GENERIC_OPTIONS)}. "
         "exit codes: 0 conformant, 1 not conformant, 2 interrupted, 3 internal error, 4 usage or configuration error.",
     )
-    p.add_argument("--target-url", metavar="URL", help="base URL of the target (else KYREN_TARGET_URL; none: the mock)")
-    for generic in GENERIC_OPTIONS:  # used by the contract fields that name them; others ignore them (a note)
-        never = "; never a command-line value" if generic.secret_file else ""
-        p.add_argument(generic.flag, metavar=generic.metavar, help=f"{generic.help} (else {generic.env}){never}")
-    p.add_argument(
-        "--uuid-replay", choices=REPLAY_POLICIES, default=None, help="what a repeated uuid must get (default: either)"
-    )
-    p.add_argument(
-        "--timeout", type=float, metavar="S", help="deadline for each whole response in seconds (default 10)"
-    )
-    p.add_argument("--ca-bundle", metavar="PEM", help="a private CA certificate to trust as well")
+    add_cli_arguments(p)
     p.add_argument(
         "--report", metavar="PATH.html", default="reports/report.html", help="HTML report (default %(default)s)"
     )
     p.add_argument("--junitxml", metavar="PATH", help="JUnit XML (default: junit.xml beside the report)")
-    p.add_argument("--json-report", metavar="PATH", help="JSON results (default: results.json beside the report)")
-    p.add_argument("--strict", action="store_true", help="SHOULD warnings fail the run")
-    p.add_argument("--seed", type=int, metavar="N", help="hypothesis seed (default 0: the same requests every run)")
-    p.add_argument("--concurrency", type=int, metavar="N", help="requests in flight at once (default 4)")
-    p.add_argument(
-        "--rate-limit", metavar="N/s", help="at most N requests a second over the whole run (a target behind a limiter)"
-    )
-    p.add_argument(
-        "--contract",
-        action="append",
-        metavar="FILE|DIR",
-        help="a method contract, or a folder of them; repeatable (default: every shipped method, in one run)",
-    )
-    p.add_argument("--profile", metavar="FILE", help="target profile JSON: code_table, valid_request_codes, p95_ms")
-    p.add_argument("--field", action="append", metavar="NAME=VALUE", help="a contract field's value (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true", help="one line per test")
     return p
 
 
-_PASS_THROUGH = {  # our option -> the plugin's pytest option
-    "target_url": "--target-url",
-    **{generic.dest: generic.flag for generic in GENERIC_OPTIONS},
-    "uuid_replay": "--uuid-replay",
-    "timeout": "--kyren-timeout",
-    "ca_bundle": "--ca-bundle",
-    "seed": "--kyren-seed",
-    "concurrency": "--kyren-concurrency",
-    "rate_limit": "--kyren-rate-limit",
-    "contract": "--kyren-contract",
-    "profile": "--kyren-profile",
-}
-
-
-_PATH_OPTIONS = ("report", "junitxml", "json_report", "token_file", "ca_bundle", "contract", "profile")
+_PATH_OPTIONS = ("report", "junitxml", *PATH_DESTS)
 
 
 def _absolute_paths(ns: argparse.Namespace) -> None:
@@ -103,8 +64,6 @@ def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
         "--self-contained-html",
         "--junitxml",
         ns.junitxml or str(report.with_name("junit.xml")),
-        "--kyren-json-report",
-        ns.json_report or str(report.with_name("results.json")),
         "-p",
         "no:cacheprovider",
         "-p",
@@ -114,14 +73,8 @@ def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
         "-p",
         "pytest_html.plugin",
     ]
-    for dest, flag in _PASS_THROUGH.items():
-        value = getattr(ns, dest)
-        for one in value if isinstance(value, list) else [] if value is None else [value]:
-            args += [flag, str(one)]
-    for item in ns.field or []:
-        args += ["--kyren-field", item]
-    if ns.strict:
-        args.append("--kyren-strict")
+    given = vars(ns) | {"kyren_json_report": ns.kyren_json_report or str(report.with_name("results.json"))}
+    args += pytest_arguments(given)
     # Quiet: a progress line, one line per failed check, the verdict; the evidence is in the report.
     args += ["-v", "--tb=short", "-rfEs"] if ns.verbose else ["-q", "--tb=no", "-rfEs"]
     return args
@@ -135,8 +88,9 @@ class _VerdictCatcher:
     def pytest_unconfigure(self, config: Any) -> None:
         from kyren_conformance import pytest_plugin
 
-        if config.stash.get(pytest_plugin.RUN, None) is not None:
-            self.headline = pytest_plugin.current_verdict(config).headline
+        verdict = pytest_plugin.current_verdict(config)
+        if verdict is not None:
+            self.headline = verdict.headline
 
 
 def _refuse_secrets_on_command_line(extras: list[str]) -> None:
@@ -166,9 +120,8 @@ def _check_settings(ns: argparse.Namespace) -> tuple[str | None, SuiteSettings |
     The paths in `ns` are absolute already: pytest runs in the suite's folder."""
     from kyren_conformance.settings import ConfigError, resolve_suite
 
-    options = {flag.lstrip("-").replace("-", "_"): getattr(ns, dest) for dest, flag in _PASS_THROUGH.items()}
-    json_report = ns.json_report or str(Path(ns.report).with_name("results.json"))  # as pytest_args passes it
-    options.update(kyren_field=ns.field, kyren_strict=ns.strict, kyren_json_report=json_report)
+    json_report = ns.kyren_json_report or str(Path(ns.report).with_name("results.json"))  # as pytest_args passes it
+    options = {dest: getattr(ns, dest) for dest in DESTS} | {"kyren_json_report": json_report}
     try:
         return None, resolve_suite(options.get)
     except ConfigError as exc:
@@ -187,7 +140,7 @@ def _unwritable_outputs(ns: argparse.Namespace) -> str | None:
     from kyren_conformance.contract import shown  # a path with a line break stays on one line
 
     report = Path(ns.report)
-    json_report = Path(ns.json_report or report.with_name("results.json"))
+    json_report = Path(ns.kyren_json_report or report.with_name("results.json"))
     outputs = [report, Path(ns.junitxml or report.with_name("junit.xml")), json_report]
     outputs.append(json_report.with_name("exchanges.jsonl"))
     for path in outputs:

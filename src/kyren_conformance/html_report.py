@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kyren_conformance import pytest_plugin
+from kyren_conformance.stash_keys import RESULTS, RUN
 
 if TYPE_CHECKING:
     from kyren_conformance.conformance_run import ConformanceRun
@@ -31,8 +31,8 @@ def pytest_html_results_summary(
     prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
 ) -> None:
     config = session.config
-    results = config.stash.get(pytest_plugin.RESULTS, None)
-    suite = config.stash.get(pytest_plugin.RUN, None)
+    results = config.stash.get(RESULTS, None)
+    suite = config.stash.get(RUN, None)
     if results is None or suite is None:
         return  # not a conformance session: pytest-html's report as it is
     from kyren_conformance import report_sections as s

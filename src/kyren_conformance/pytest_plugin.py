@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from kyren_conformance.findings import RuleFailure, ShouldWarning
-from kyren_conformance.options import GENERIC_OPTIONS
-from kyren_conformance.policy import REPLAY_POLICIES
+from kyren_conformance.run_options import DESTS, add_pytest_options
+from kyren_conformance.stash_keys import INTERNAL_ERRORS, RESULTS, RUN, SETTINGS
 
 # The engine (hypothesis, requests, jsonschema) is imported on first use: this module is loaded in
 # every pytest session of the environment and must not slow the ones that never run a check.
@@ -33,87 +33,12 @@ __all__ = ["Check"]
 
 Check = Callable[..., None]
 
-SETTINGS = pytest.StashKey["SuiteSettings"]()
-RUN = pytest.StashKey["SuiteRun"]()
-INTERNAL_ERRORS = pytest.StashKey[list[str]]()
-RESULTS = pytest.StashKey[dict[str, Any]]()  # the run as data (results.py), set at session finish
 
 _RULE_IN_NAME = re.compile(r"^test_([MS][0-9]+)_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("kyren-conformance", "Kyren contract conformance")
-    add = group.addoption
-    add(
-        "--target-url",
-        dest="target_url",
-        metavar="URL",
-        help="base URL of the target (env KYREN_TARGET_URL); none: the embedded reference mock",
-    )
-    for generic in GENERIC_OPTIONS:  # used by the contract fields that name them
-        add(generic.flag, dest=generic.dest, metavar=generic.metavar, help=f"{generic.help} (env {generic.env})")
-    add(
-        "--uuid-replay",
-        dest="uuid_replay",
-        choices=REPLAY_POLICIES,
-        metavar="POLICY",
-        help="what a repeated uuid must get: either (default), idempotent, reject",
-    )
-    add(
-        "--kyren-timeout",
-        dest="kyren_timeout",
-        type=float,
-        metavar="S",
-        help="deadline for each whole response, seconds (default 10)",
-    )
-    add("--ca-bundle", dest="ca_bundle", metavar="PEM", help="a private CA to trust besides the system ones")
-    add("--kyren-json-report", dest="kyren_json_report", metavar="PATH", help="write the JSON results here")
-    add("--kyren-strict", dest="kyren_strict", action="store_true", help="SHOULD warnings fail the run")
-    add("--kyren-seed", dest="kyren_seed", type=int, metavar="N", help="hypothesis seed (default 0)")
-    add(
-        "--kyren-rate-limit",
-        dest="kyren_rate_limit",
-        metavar="N/s",
-        help="at most N requests a second over the whole run, for a target behind a rate limiter",
-    )
-    add(
-        "--kyren-concurrency",
-        dest="kyren_concurrency",
-        type=int,
-        metavar="N",
-        help="requests in flight at once (default 4; 1 for a target that forbids parallel calls)",
-    )
-    add(
-        "--kyren-contract",
-        dest="kyren_contract",
-        action="append",
-        metavar="FILE|DIR",
-        help="a method contract, or a folder of them; repeatable (default: every shipped method)",
-    )
-    add(
-        "--kyren-profile",
-        dest="kyren_profile",
-        metavar="FILE",
-        help="target profile: code table, extra valid codes, p95",
-    )
-    add("--kyren-field", dest="kyren_field", action="append", metavar="NAME=VALUE", help="a contract field's value")
-
-
-_OUR_DESTS = (
-    "target_url",
-    *(generic.dest for generic in GENERIC_OPTIONS),
-    "uuid_replay",
-    "kyren_timeout",
-    "ca_bundle",
-    "kyren_json_report",
-    "kyren_strict",
-    "kyren_seed",
-    "kyren_concurrency",
-    "kyren_rate_limit",
-    "kyren_contract",
-    "kyren_profile",
-    "kyren_field",
-)
+    add_pytest_options(parser.getgroup("kyren-conformance", "Kyren contract conformance").addoption)
 
 
 def _resolve(config: pytest.Config) -> SuiteSettings:
@@ -138,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(html_report, "kyren_conformance.html_report")
     # A configuration error must stop the run before anything is sent (exit 4); with no option of
     # ours and no target in the environment there is nothing to get wrong, so that waits for first use.
-    if any(config.getoption(d, default=None) for d in _OUR_DESTS) or os.environ.get("KYREN_TARGET_URL"):
+    if any(config.getoption(d, default=None) for d in DESTS) or os.environ.get("KYREN_TARGET_URL"):
         config.stash[SETTINGS] = _resolve(config)
 
 
@@ -340,25 +265,21 @@ def kyren_run(kyren_suite: SuiteRun, kyren_method: str) -> ConformanceRun:
 def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check:
     """Judge one rule, on one case or on the whole run; fail (MUST) or warn (SHOULD)."""
 
-    from kyren_conformance.evidence import failure_text
     from kyren_conformance.judgements import REGISTRY
+    from kyren_conformance.outcome import rule_outcome
 
     def check(rule_id: str, case: AnyCase | None = None) -> None:
-        reason = _not_applicable(kyren_run, rule_id, case is None and REGISTRY[rule_id].scope == "case")
-        if reason:
-            pytest.skip(f"{rule_id} not applicable: {reason}")
         kyren_suite.send_all()
-        findings = kyren_run.judge(rule_id, case)
-        if not findings:
-            return
+        no_case = case is None and REGISTRY[rule_id].scope == "case"
+        why = "this method gives the rule no request to send" if no_case else None
         rule = kyren_run.contract.rule(rule_id)
-        text = failure_text(rule_id, rule.title, findings, kyren_run.secret_env)
-        record = kyren_run.records[rule_id]
-        if rule.level == "MUST" or kyren_run.settings.strict:
-            record.failed += 1
-            raise RuleFailure(rule_id, text, tuple(findings))
-        record.warned += 1
-        warnings.warn(ShouldWarning(text.splitlines()[0]), stacklevel=2)  # the evidence is in the report
+        outcome = rule_outcome(kyren_run, rule, kyren_run.settings.strict, case, not_applicable=why)
+        if outcome.kind == "skip":
+            pytest.skip(outcome.text)
+        elif outcome.kind == "fail":
+            raise RuleFailure(rule_id, outcome.text, outcome.findings)
+        elif outcome.kind == "warn":
+            warnings.warn(ShouldWarning(outcome.text.splitlines()[0]), stacklevel=2)  # the evidence is in the report
 
     return check
 
@@ -411,14 +332,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     run = _active_run(config)
     if run is None or not (any(one.exchanges for one in run) or _errors(run) or run.interrupted):
         return
-    verdict = current_verdict(config)
+    from kyren_conformance.verdict import verdict_of
+
+    verdict = verdict_of(run, interrupted=run.interrupted)
     terminalreporter.section("kyren-conformance")
     _failure_lines(terminalreporter, run)
     for line in verdict.info_lines():
         terminalreporter.write_line(line)
     if run.several:
-        from kyren_conformance.verdict import verdict_of
-
         width = max(len(name) for name in run.runs)
         for name, one in run.runs.items():
             line = verdict_of(one, interrupted=run.interrupted).headline
@@ -457,11 +378,12 @@ def _reason(report: pytest.TestReport) -> str:
     return str(text or report.longreprtext).strip().split("\n", 1)[0]
 
 
-def current_verdict(config: pytest.Config) -> Verdict:
+def current_verdict(config: pytest.Config) -> Verdict | None:
+    """The session's verdict, None when no conformance run was made (reading it never starts one)."""
     from kyren_conformance.verdict import verdict_of
 
-    run = _run(config)
-    return verdict_of(run, interrupted=run.interrupted)
+    run = _active_run(config)
+    return None if run is None else verdict_of(run, interrupted=run.interrupted)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
