@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
-from kyren_conformance.cases import build_cases, near_misses
+from kyren_conformance import cases
+from kyren_conformance.cases import build_cases, near_misses, plan_cases
 from kyren_conformance.contract import load_contract
+from kyren_conformance.exchange import OutgoingRequest
 from kyren_conformance.resources import default_contract_path
 
 CONTRACT = load_contract(default_contract_path())
@@ -132,3 +135,37 @@ def test_every_field_gets_a_4_byte_utf8_value_under_M6_whatever_the_seed(seed: i
         assert any(ord(c) > 0xFFFF for c in sent) and len(sent.encode("utf-8")) > len(sent)
         assert "\\U" not in step.body.decode() and "\\ud83c" not in step.body.decode()  # raw UTF-8, not escaped
         assert b"\xf0\x9f" in step.body  # the 4-byte sequence itself is on the wire
+
+
+def test_a_plan_is_the_cases_without_their_requests_made() -> None:
+    plans = plan_cases(CONTRACT, VALUES, 0)
+    built = build_cases(CONTRACT, VALUES, 0)
+    assert [(p.id, p.rules, p.defect) for p in plans] == [(c.id, c.rules, c.defect) for c in built]
+    assert [p.size for p in plans] == [len(c.steps) for c in built]
+    valid = next(p for p in plans if p.group == "valid_request")
+    first, again = valid.build(), valid.build()  # made anew each time: the same request, a fresh uuid
+    assert first.steps[0].label == again.steps[0].label
+    assert first.steps[0].payload["uuid"] != again.steps[0].payload["uuid"]
+    assert {k: v for k, v in first.steps[0].payload.items() if k != "uuid"} == {
+        k: v for k, v in again.steps[0].payload.items() if k != "uuid"
+    }
+    replay = next(p for p in plans if p.id == "uuid_replay[valid]").build()
+    assert replay.steps[0].body == replay.steps[1].body  # a replay's steps share their uuid
+
+
+def test_planning_makes_no_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a run keeps per case until its end is the plan; each body is made when its case is sent.
+    made: list[str] = []
+    for name in ("json_request", "raw_request"):
+        original = getattr(cases._Builder, name)
+
+        def counting(self: object, *args: object, _original: Any = original, **kwargs: object) -> OutgoingRequest:
+            made.append(str(args[1]))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cases._Builder, name, counting)
+    plans = plan_cases(CONTRACT, VALUES, 0)
+    assert made == []
+    built = [plan.build() for plan in plans]
+    again = "the same request again: "  # a replay's second step is its first, sent again: made once
+    assert sorted(made) == sorted(s.label for c in built for s in c.steps if not s.label.startswith(again))

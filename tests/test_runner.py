@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from functools import partial
 
-from kyren_conformance.cases import Case
+from kyren_conformance.cases import Case, PlannedCase
 from kyren_conformance.exchange import Exchange, OutgoingRequest, Response
-from kyren_conformance.runner import CircuitBreaker, Runner
+from kyren_conformance.runner import CircuitBreaker, Runner, run_cases
 
 
 class FakeSender:
@@ -107,3 +109,42 @@ def test_a_lost_step_marks_the_rest_of_its_case_not_sent() -> None:
     results = Runner(sender, "POST", "/p", concurrency=1).run(_cases(1, steps=2))
     first, second = results["g[c0]"]
     assert first.response is None and second.not_sent and sender.sent == ["c0.0"]
+
+
+def test_a_planned_case_is_made_when_it_is_sent_and_only_then() -> None:
+    made: list[str] = []
+
+    def make(name: str) -> tuple[OutgoingRequest, ...]:
+        made.append(name)
+        return (OutgoingRequest(b"{}", "application/json", f"{name}.0"), OutgoingRequest(b"{}", None, f"{name}.1"))
+
+    plans = [PlannedCase("g", f"p{i}", ("M7",), partial(make, f"p{i}"), size=2) for i in range(5)]
+    assert made == []  # planning made no request
+    sender = FakeSender()
+    landed: list[tuple[str, int]] = []
+    runner = Runner(sender, "POST", "/p", concurrency=2)
+    run_cases([(runner, plan, lambda case, ex: landed.append((case.id, len(ex)))) for plan in plans], 2)
+    assert sorted(made) == [f"p{i}" for i in range(5)]  # each made once, by the sender
+    assert sorted(landed) == [(f"g[p{i}]", 2) for i in range(5)]  # each case lands once, with all its steps
+    assert sorted(sender.sent) == sorted(f"p{i}.{s}" for i in range(5) for s in (0, 1))
+
+
+class HeaderSender(FakeSender):
+    """Answers with the same headers every time, each a new string as a real client reads them."""
+
+    def send(self, method: str, path: str, request: OutgoingRequest, run_started: float) -> Exchange:
+        sent = super().send(method, path, request, run_started)
+        head = (("Content-Type", "".join(["application/", "json"])), ("Server", "".join(["mock", "/1"])))
+        response = Response(200, "".join(["O", "K"]), head, b'{"error": 0}', False)
+        return dataclasses.replace(sent, request_headers=head, response=response, payload={"big": "x" * 1000})
+
+
+def test_the_exchanges_kept_share_their_header_lines_and_drop_the_payload_copy() -> None:
+    results = Runner(HeaderSender(), "POST", "/p", concurrency=1).run(_cases(3))
+    first, second, third = (ex[0] for ex in results.values())
+    assert first.payload is second.payload is None  # the redacted payload copy: the body is the evidence
+    assert first.request_headers is second.request_headers is third.request_headers
+    assert first.response is not None and second.response is not None
+    assert first.response.headers is second.response.headers and first.response.reason is second.response.reason
+    assert first.response.headers == (("Content-Type", "application/json"), ("Server", "mock/1"))
+    assert first.case_id == "g[c0]" and second.case_id == "g[c1]"

@@ -20,6 +20,7 @@ from kyren_conformance.exchange import Exchange
 from kyren_conformance.exchange_log import ExchangeLog
 from kyren_conformance.findings import Finding
 from kyren_conformance.judgements import REGISTRY, JudgeContext
+from kyren_conformance.packed_bodies import PackedBodies
 from kyren_conformance.redaction import DERIVED_MASKS, REDACTED, Redactor
 from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Runner, run_cases
 from kyren_conformance.settings import RunSettings
@@ -155,6 +156,7 @@ class ConformanceRun:
         self._redactor = Redactor(self.secrets)
         self.log = log or ExchangeLog(None)  # exchanges.jsonl, written as each case ends
         self._held: dict[str, tuple[Exchange, ...]] = {}  # timed-out cases' exchanges: logged once a resend is decided
+        self._bodies = PackedBodies()  # the long request bodies of the kept exchanges, until a finding quotes one
 
     def _secrets(self) -> dict[str, str]:
         """Every secret with its mask: the secret fields, the near-miss values derived from them, the profile's."""
@@ -216,14 +218,16 @@ class ConformanceRun:
             self.log_held()
 
     def landed(self, case: AnyCase, exchanges: tuple[Exchange, ...]) -> None:
-        """A case's exchanges, as it ends: kept for the judgements and written to exchanges.jsonl. A case that timed
-        out may be resent alone (`resend_stalled`): its lines wait until that is decided."""
-        self.exchanges[case.id] = exchanges
+        """A case's exchanges, as it ends: written to exchanges.jsonl and kept for the judgements (a long request
+        body packed). A case that timed out may be resent alone (`resend_stalled`): its lines wait until that is
+        decided."""
         if any(e.timed_out for e in exchanges):
             self._held[case.id] = exchanges
         else:
             for e in exchanges:
                 self.log.write(self.name, e, self.secret_env)
+        # keyed by the id string its exchanges carry: one copy per case
+        self.exchanges[exchanges[0].case_id if exchanges else case.id] = tuple(self._bodies.kept(e) for e in exchanges)
 
     def log_held(self) -> None:
         """Write the held exchanges: a resent case's first tries (marked superseded), then what its resend got."""
@@ -352,7 +356,11 @@ class ConformanceRun:
         judgement = REGISTRY[rule_id]
         exchanges: Iterable[Exchange] = self.exchanges.get(case.id, ()) if case else self.all_exchanges()
         exchanges = list(exchanges)
-        findings = judgement.judge(exchanges, self.ctx)
+        # a finding quotes what was sent: its exchange with the request body as it went out
+        findings = [
+            replace(f, exchange=self._bodies.full(f.exchange)) if f.exchange is not None else f
+            for f in judgement.judge(exchanges, self.ctx)
+        ]
         record = self.records[rule_id]
         record.requests += sum(1 for e in exchanges if not e.not_sent) if case else 0
         record.findings.extend(findings)

@@ -100,30 +100,38 @@ class CircuitBreaker:
 
 
 class _Interned:
-    """One copy of each header line and of each list of them: a run's exchanges repeat the same few (User-Agent,
-    Content-Type, the target's Server), and 10,000 exchanges would otherwise hold 10,000 copies of each."""
+    """One copy of each header line, list of them, URL and reason phrase: a run's exchanges repeat the same few
+    (User-Agent, Content-Type, the target's Server, "OK"), and 10,000 exchanges would otherwise hold 10,000 copies
+    of each."""
 
     def __init__(self) -> None:
         self._seen: dict[object, object] = {}
 
-    def __call__(self, headers: Headers) -> Headers:
+    def text(self, text: str) -> str:
+        return cast(str, self._seen.setdefault(text, text))
+
+    def headers(self, headers: Headers) -> Headers:
         pairs = tuple(cast(tuple[str, str], self._seen.setdefault(pair, pair)) for pair in headers)
         return cast(Headers, self._seen.setdefault(pairs, pairs))
 
 
-def _kept(exchange: Exchange, case: Case, step: OutgoingRequest, interned: _Interned) -> Exchange:
-    """The exchange as the run keeps it until the end: tagged with its case, without what no one reads again (the
-    redacted copy of the payload: the body is the evidence), its header lines shared with the other exchanges'."""
+def _kept(exchange: Exchange, case_id: str, case: Case, step: OutgoingRequest, interned: _Interned) -> Exchange:
+    """The exchange as the run keeps it until the end: tagged with its case (one id string for all its exchanges),
+    without what no one reads again (the redacted copy of the payload: the body is the evidence), the text it
+    shares with the other exchanges shared."""
     response = exchange.response
     if response is not None:
-        response = dataclasses.replace(response, headers=interned(response.headers))
+        response = dataclasses.replace(
+            response, reason=interned.text(response.reason), headers=interned.headers(response.headers)
+        )
     return dataclasses.replace(
         exchange,
-        case_id=case.id,
+        case_id=case_id,
         defect=case.defect,
         setup=step.setup,
         payload=None,
-        request_headers=interned(exchange.request_headers),
+        url=interned.text(exchange.url),
+        request_headers=interned.headers(exchange.request_headers),
         response=response,
     )
 
@@ -200,6 +208,7 @@ class Runner:
 
     def _run_case(self, planned: AnyCase) -> tuple[Exchange, ...]:
         case = planned.build()  # a planned case's requests are made now, just before they are sent
+        case_id = case.id
         out: list[Exchange] = []
         steps = list(case.steps)
         for index in range(len(steps)):
@@ -208,12 +217,12 @@ class Runner:
             else:
                 exchange = self._send(case, steps, index)
                 self.breaker.record(exchange)
-            out.append(_kept(exchange, case, steps[index], self._interned))
+            out.append(_kept(exchange, case_id, case, steps[index], self._interned))
             if exchange.response is None and len(case.steps) > 1:
                 # a sequence (a replay) means nothing once a step is lost
                 reason = "an earlier step of this case failed"
                 out.extend(
-                    _kept(_not_sent(self.method, self.path, s, reason, self.redact), case, s, self._interned)
+                    _kept(_not_sent(self.method, self.path, s, reason, self.redact), case_id, case, s, self._interned)
                     for s in case.steps[len(out) :]
                 )
                 break
