@@ -3,7 +3,8 @@
 Our sections go into pytest-html's summary "prefix", which the template renders as static HTML
 before the JavaScript-built results table: the verdict, the run's identity, the traceability table
 and the evidence read the same with scripts blocked. The sections themselves are built, from the
-results dictionary, in `report_sections`.
+results dictionary, in `report_sections` (one method), `report_methods` (the whole integration) and
+`report_flows` (the money flows, after the methods' sections, in both layouts).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def pytest_html_results_summary(
     suite = config.stash.get(RUN, None)
     if results is None or suite is None:
         return  # not a conformance session: pytest-html's report as it is
+    from kyren_conformance import report_flows as f
     from kyren_conformance import report_sections as s
 
     if suite.several:
@@ -50,12 +52,13 @@ def pytest_html_results_summary(
         [
             s.STYLE,
             s.banner(results),
-            s.contents(results),
+            f.with_contents(s.contents(results), results),
             s.identity(results, ctx),
             s.traceability(results, ctx),
             s.findings(results, run.secret_env),
             s.info(results, ctx),
             s.errata(ctx),
+            f.flows(results),
             s.per_test_heading(),
         ]
     )
@@ -64,6 +67,7 @@ def pytest_html_results_summary(
 def _whole_integration(results: dict[str, Any], suite: SuiteRun) -> list[str]:
     from dataclasses import replace
 
+    from kyren_conformance import report_flows as f
     from kyren_conformance import report_methods as m
     from kyren_conformance import report_sections as s
 
@@ -79,10 +83,11 @@ def _whole_integration(results: dict[str, Any], suite: SuiteRun) -> list[str]:
     return [
         s.STYLE,
         s.banner(results),
-        m.contents(results),
+        f.with_contents(m.contents(results), results),
         m.methods_table(results),
         s.identity(results, overall),
         *blocks,
+        f.flows(results),
         s.per_test_heading(),
     ]
 
