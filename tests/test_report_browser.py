@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from flow_report_examples import BROKEN_STEP, broken_flow, hostile_flow, results_with
+from kyren_conformance import report_flows, report_sections
 from kyren_conformance.contract import Contract
 from kyren_conformance.mock import MockServer
 from support import CliRun, run_cli, target_args
@@ -182,3 +184,47 @@ def test_rendered_report_shows_verdict_rules_and_curl(mode: str, failing: CliRun
         assert rendered_rows, "pytest-html's script did not build its results table"
     else:
         assert not rendered_rows, "scripts ran: this check did not test a page without them"
+
+
+# What the page tells about itself, read by the test over DevTools (after the load, with scripts allowed).
+_FLOW_PROBE = """JSON.stringify((() => {
+  const row = document.getElementById(%s);
+  const box = row.getBoundingClientRect();
+  return {ours: document.documentElement.dataset.ours || null, ran: window.kcRan || null,
+          scripts: document.scripts.length, handlers: document.querySelectorAll("[onmouseover]").length,
+          visible: row.checkVisibility({checkOpacity: true, checkVisibilityCSS: true}),
+          height: box.height, text: row.innerText};
+})())"""
+
+
+def test_rendered_broken_flow_row_is_visible_and_no_target_script_runs(tmp_path: Path) -> None:
+    """The flows' sections (a broken flow and one full of hostile text) in a page of their own, with scripts
+    allowed: the broken row is rendered with its words, and only the page's own script ran."""
+    results = results_with(broken_flow(), hostile_flow())
+    own_script = "<script>document.documentElement.dataset.ours = 'ran'</script>"
+    page = tmp_path / "flows.html"
+    page.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>flows</title>{own_script}</head><body>'
+        f"{report_sections.STYLE}{report_flows.flows(results)}</body></html>",
+        encoding="utf-8",
+    )
+    anchor = report_flows.step_anchor("transfer-wallet", BROKEN_STEP)
+    browser = _DevTools(tmp_path / "profile")
+    try:
+        target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.call("Page.enable", session=session)
+        browser.call("Page.navigate", {"url": page.as_uri() + "#" + anchor}, session=session)
+        browser.wait_for("Page.loadEventFired")
+        probe = _FLOW_PROBE % json.dumps(anchor)
+        reply = browser.call("Runtime.evaluate", {"expression": probe, "returnByValue": True}, session=session)
+    finally:
+        browser.close()
+    seen = json.loads(reply["result"]["value"])
+
+    assert seen["ours"] == "ran", "the page's own script did not run: this check did not test scripts allowed"
+    assert seen["ran"] is None and seen["scripts"] == 1, f"a script from the target ran or became an element: {seen}"
+    assert seen["handlers"] == 0, "an attribute from the target became an event handler"
+    assert seen["visible"] and seen["height"] > 0, f"the broken row is not rendered: {seen}"
+    assert "✗ expected 1002.00, saw 1003.00" in seen["text"], seen["text"]
+    assert "retransmission 1" in seen["text"]
