@@ -253,6 +253,7 @@ def test_stopped_flow_says_why() -> None:
     not_run = page.by_id("flow-seamless-wallet")
     assert "NOT RUN" in not_run.find_all("h2")[0].text
     assert "No step was sent." in not_run.text and not not_run.find_all("table", "kc-seq")
+    assert not_run.find_all("p", "kc-problem")[0].text.startswith("Not run: not asked for: --flows")
     assert "the suite plays Kyren and calls the operator's wallet" in not_run.text
 
 
@@ -318,7 +319,7 @@ def test_html_report_puts_the_flows_after_the_method_sections(several: bool, mon
     config.stash[RESULTS] = results
     config.stash[RUN] = _Suite(several, SimpleNamespace(name="deposit-balance", secret_env="KYREN_TOKEN"))
     prefix: list[str] = []
-    html_report.pytest_html_results_summary(prefix, [], [], SimpleNamespace(config=config))  # type: ignore[arg-type]
+    html_report.pytest_html_results_summary(prefix, [], [], SimpleNamespace(config=config))
 
     page = parse("".join(prefix))
     ids = [n.attrs["id"] for n in page.walk() if n.tag == "section" and n.attrs.get("id")]

@@ -238,7 +238,8 @@ def flow_section(flow: Mapping[str, Any]) -> str:
         '<a href="#kc-flows">↑ money flows</a>',
     ]
     problem = flow.get("problem")
-    stopped = f'<p class="kc-problem"><strong>Stopped early:</strong> {_t(problem)}</p>' if problem else ""
+    why = "Not run:" if flow.get("verdict") == "NOT RUN" else "Stopped early:"
+    stopped = f'<p class="kc-problem"><strong>{why}</strong> {_t(problem)}</p>' if problem else ""
     note = flow.get("note")
     staging = f'<p class="kc-staging"><strong>Staging:</strong> {_t(note)}</p>' if note else ""
     return (
