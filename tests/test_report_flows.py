@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
@@ -319,7 +319,7 @@ def test_html_report_puts_the_flows_after_the_method_sections(several: bool, mon
     config.stash[RESULTS] = results
     config.stash[RUN] = _Suite(several, SimpleNamespace(name="deposit-balance", secret_env="KYREN_TOKEN"))
     prefix: list[str] = []
-    html_report.pytest_html_results_summary(prefix, [], [], SimpleNamespace(config=config))
+    html_report.pytest_html_results_summary(prefix, [], [], cast(pytest.Session, SimpleNamespace(config=config)))
 
     page = parse("".join(prefix))
     ids = [n.attrs["id"] for n in page.walk() if n.tag == "section" and n.attrs.get("id")]
