@@ -9,7 +9,6 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
@@ -88,7 +87,7 @@ _strict_json: Callable[[str], Any] = json.JSONDecoder(
 ).decode
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Parsed:
     value: Any = None
     problem: str | None = None  # why the body is not JSON; None when it is
@@ -109,13 +108,16 @@ class OutgoingRequest:
     setup: bool = False  # a step that prepares the judged one (a valid request whose uuid is then reused)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     reason: str
     headers: Headers
     body: bytes  # at most the configured cap
     truncated: bool  # the body was longer than the cap and was cut
+    # The body as read, once: every rule reads the code, and a run keeps 10,000 answers. A slot of its own, not a
+    # cached_property: that would give each answer a __dict__ as well.
+    _read: _Parsed | None = field(default=None, init=False, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -126,8 +128,15 @@ class Response:
         value = self.header("content-type")
         return value.split(";", 1)[0].strip().lower() if value else None
 
-    @cached_property
+    @property
     def _parsed(self) -> _Parsed:
+        read = self._read
+        if read is None:  # two threads may both read it: the same result either way
+            read = self._parse()
+            object.__setattr__(self, "_read", read)
+        return read
+
+    def _parse(self) -> _Parsed:
         if self.truncated:
             return _Parsed(problem="the body was cut at the cap")
         try:
@@ -161,7 +170,7 @@ class Response:
         return self._parsed.problem
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a run keeps 10,000 of them
 class Exchange:
     """One request and its outcome, redacted.
 
