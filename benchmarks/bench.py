@@ -191,6 +191,53 @@ def measure(contracts: list[Contract], latency: float, concurrency: int) -> Samp
     return Sample(sum(counts.values()), wall, cpu, rss, floor, startup)
 
 
+# Plans every shipped method's cases in a fresh interpreter, as a run does, and prints the milliseconds it took.
+_DRAWS = """
+import sys, time
+from pathlib import Path
+started = time.perf_counter()
+from kyren_conformance import cases
+from kyren_conformance.contract import load_contract
+from kyren_conformance.resources import shipped_contract_paths
+from kyren_conformance.suite_run import shared_mock_values
+contracts = [load_contract(p) for p in shipped_contract_paths()]
+values = shared_mock_values(contracts)
+started = time.perf_counter()
+cache = Path(sys.argv[1]) if sys.argv[1] else None
+for c in contracts:
+    mine = {f.name: values[f.name] for f in c.fields if f.name in values}
+    if hasattr(cases, "plan_cases"):
+        cases.plan_cases(c, mine, 0, cache=cache)
+    else:  # a suite without kept draws
+        cases.build_cases(c, mine, 0)
+print(round((time.perf_counter() - started) * 1000), "hypothesis" in sys.modules)
+"""
+
+
+def _plan_ms(storage: Path, cache: Path | None) -> tuple[int, bool]:
+    env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(storage)}
+    command = [sys.executable, "-c", _DRAWS, str(cache or "")]
+    ms, imported = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.split()
+    return int(ms), imported == "True"
+
+
+def draws(repeat: int) -> None:
+    """Planning the whole shipped API's cases: on a new machine, with hypothesis' files from an earlier run, and
+    with the draws kept by an earlier run (what a run pays for hypothesis' warm-up, and what it saves)."""
+    rows: dict[str, list[tuple[int, bool]]] = {"new machine": [], "hypothesis files kept": [], "draws kept": []}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            storage = Path(tmp)
+            rows["new machine"].append(_plan_ms(storage, None))  # builds hypothesis' tables
+            rows["hypothesis files kept"].append(_plan_ms(storage, None))
+            _plan_ms(storage, storage / "kyren-draws")  # draws once, keeps them
+            rows["draws kept"].append(_plan_ms(storage, storage / "kyren-draws"))
+    print(f"\nplanning the whole shipped API's cases (median of {repeat}, a fresh interpreter each)")
+    for name, samples in rows.items():
+        ms = statistics.median(m for m, _ in samples)
+        print(f"  {name:<24} {ms:>6.0f} ms   hypothesis imported: {'yes' if samples[0][1] else 'no'}")
+
+
 def _report(title: str, scenarios: dict[str, list[Sample]], latency: float, concurrency: int) -> None:
     print(f"\n{title} (median of {len(next(iter(scenarios.values())))})")
     head = (
@@ -238,6 +285,7 @@ def main() -> None:
         help="also a method of about N requests of Close Session's size, for each N (e.g. 100,10000)",
     )
     parser.add_argument("--only", metavar="TEXT", help="only the scenarios whose name holds TEXT")
+    parser.add_argument("--no-draws", action="store_true", help="skip the planning (hypothesis warm-up) figures")
     ns = parser.parse_args()
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -258,11 +306,14 @@ def main() -> None:
         if ns.only:
             scenarios = {name: c for name, c in scenarios.items() if ns.only in name}
         local = {name: [measure(c, 0.0, ns.concurrency) for _ in range(ns.repeat)] for name, c in scenarios.items()}
-        _report("local reference mock", local, 0.0, ns.concurrency)
-        if ns.latency_ms:
+        if local:
+            _report("local reference mock", local, 0.0, ns.concurrency)
+        if ns.latency_ms and scenarios:
             latency = ns.latency_ms / 1000
             slow = {name: [measure(c, latency, ns.concurrency)] for name, c in scenarios.items()}
             _report(f"reference mock with {ns.latency_ms:.0f} ms added latency", slow, latency, ns.concurrency)
+    if not ns.no_draws:
+        draws(ns.repeat)
 
 
 if __name__ == "__main__":

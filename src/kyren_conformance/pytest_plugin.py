@@ -119,21 +119,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         run = _run(config)
     from kyren_conformance.judgements import REGISTRY
 
+    # the rules each method's contract names and the suite judges; each test is then looked at once, whatever
+    # the number of methods (a look per method and test grows with both)
+    known = {name: {r.id for r in one.contract.rules} & set(REGISTRY) for name, one in run.runs.items()}
     keep, drop = [], []
+    ours: dict[str, list[pytest.Item]] = {name: [] for name in run.runs}
     for item in items:
         method = _method_of(item)
         rule_id = _rule_of(getattr(item, "originalname", item.name)) if method else None
-        known = {r.id for r in run.runs[method].contract.rules} if method in run.runs else set()
-        if rule_id is not None and (rule_id not in known or rule_id not in REGISTRY):
+        if rule_id is not None and rule_id not in known.get(str(method), ()):
             drop.append(item)
-        else:
-            keep.append(item)
+            continue
+        keep.append(item)
+        if method in ours:
+            ours[method].append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-    ours = [(item, _method_of(item)) for item in keep if _method_of(item) in run.runs]
     for name, one in run.runs.items():
-        mine = [item for item, method in ours if method == name]
+        mine = ours[name]
         cases = [_params(item).get("kyren_case") for item in mine]
         selected = {case.id for case in cases if case is not None}
         run_wide = any("kyren_case" not in _params(item) for item in mine)
