@@ -33,6 +33,12 @@ def shipped_contract_paths() -> list[Path]:
     return sorted(p for p in data_dir("contracts").glob("*.json") if p.is_file())
 
 
+def shipped_flow_paths() -> list[Path]:
+    """Every shipped money-flow declaration (contracts/flows/*.json): a run takes those whose methods it has."""
+    folder = data_dir("contracts") / "flows"
+    return sorted(p for p in folder.glob("*.json") if p.is_file()) if folder.is_dir() else []
+
+
 def contract_paths(given: str | Sequence[str] | None) -> list[Path]:
     """Each `--contract`: a contract file, or a folder of them (or one holding contracts/, as `derive --out`
     writes); none: every shipped contract. Raise ValueError for a folder with no contract in it."""

@@ -23,10 +23,11 @@ from kyren_conformance.contract import (
     quoted,
     shown,
 )
+from kyren_conformance.flows import FlowDeclaration, FlowError, check_fields, load_flow
 from kyren_conformance.options import GENERIC_OPTIONS
 from kyren_conformance.policy import REPLAY_POLICIES, ReplayPolicy
 from kyren_conformance.profile import Profile, load_profile
-from kyren_conformance.resources import contract_paths, default_contract_path
+from kyren_conformance.resources import contract_paths, default_contract_path, shipped_flow_paths
 
 DEFAULT_SEED = 0
 DEFAULT_TIMEOUT = 10.0
@@ -57,11 +58,25 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class FlowSettings:
+    """One money flow of the run: its declaration, whether it is sent, and what it does to the test user's money."""
+
+    declaration: FlowDeclaration
+    note: str  # the staging note, for the run identity: what it moves, on which test user
+    not_run: str | None = None  # why it is not sent (not asked for against a real target); None: it is sent
+
+    @property
+    def name(self) -> str:
+        return self.declaration.flow
+
+
+@dataclass(frozen=True)
 class SuiteSettings:
     """A whole-integration run: one RunSettings per method, all against the same target with the same options."""
 
     methods: tuple[RunSettings, ...]
     notes: tuple[str, ...] = ()
+    flows: tuple[FlowSettings, ...] = ()  # every shipped flow whose methods are all among the run's contracts
 
     @property
     def first(self) -> RunSettings:
@@ -201,8 +216,48 @@ def resolve_suite(option: Option, environ: Mapping[str, str] = os.environ) -> Su
         raise ConfigError(str(exc)) from None
     shared = _shared_settings(option, environ, profile)
     methods = tuple(_method_settings(contract, contracts, shared, option, environ) for contract in contracts)
-    notes = ignored_options(contracts, option, environ)
-    return SuiteSettings(tuple(replace(m, notes=notes) for m in methods), notes)
+    flows = _flows(contracts, against_mock=shared["target_url"] is None, asked=bool(option("kyren_flows")))
+    notes = ignored_options(contracts, option, environ) + _flow_notes(flows, asked=bool(option("kyren_flows")))
+    return SuiteSettings(tuple(replace(m, notes=notes) for m in methods), notes, flows)
+
+
+FLOWS_NOT_ASKED = (
+    "not asked for: against a target that is not the embedded mock, money flows run only with --flows "
+    "(they move small amounts on the configured test user)"
+)
+
+
+def _flows(contracts: Sequence[Contract], *, against_mock: bool, asked: bool) -> tuple[FlowSettings, ...]:
+    """The shipped flows whose methods are all contracts of the run (by file stem), each checked against them.
+    Staging safety: against the embedded mock they always run; against any other target only when asked."""
+    from kyren_conformance.flows.engine import staging_note
+
+    by_stem = {c.path.stem: c for c in contracts}
+    flows = []
+    try:
+        for path in shipped_flow_paths():
+            declaration = load_flow(path)
+            if not set(declaration.methods) <= by_stem.keys():
+                continue
+            check_fields(declaration, by_stem)
+            not_run = None if against_mock or asked else FLOWS_NOT_ASKED
+            flows.append(FlowSettings(declaration, staging_note(declaration), not_run))
+    except FlowError as exc:
+        raise ConfigError(str(exc)) from None
+    return tuple(flows)
+
+
+def _flow_notes(flows: Sequence[FlowSettings], *, asked: bool) -> tuple[str, ...]:
+    """One line when flows were not run (and how to ask), or when --flows has no flow to run."""
+    skipped = [f.name for f in flows if f.not_run]
+    if skipped:
+        return (
+            f"money flows not run against this target: {', '.join(skipped)}; add --flows to run them "
+            "(they move small amounts on the configured test user)",
+        )
+    if asked and not flows:
+        return ("--flows is ignored: no money flow has all its methods among the run's contracts",)
+    return ()
 
 
 def _shared_settings(option: Option, environ: Mapping[str, str], profile: Profile) -> dict[str, Any]:

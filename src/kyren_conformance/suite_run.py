@@ -4,19 +4,22 @@ Each method keeps its own `ConformanceRun` (its cases, exchanges and rule record
 holds what they share: the target (one embedded mock serving every contract at its own path, started
 on first use), the mock's test credentials (the same partner id and token for every method, as a
 real integration has), and one circuit breaker, so a dead target costs a few deadlines for the
-whole run rather than a few per method.
+whole run rather than a few per method. The money flows (flow_run.py) go after every case, one after the other.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from kyren_conformance.client import ClientSettings
 from kyren_conformance.conformance_run import ConformanceRun
 from kyren_conformance.contract import Contract, mock_default
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.exchange_log import ExchangeLog
+from kyren_conformance.flow_run import FlowRun
+from kyren_conformance.redaction import Redactor
 from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Work, run_cases
 from kyren_conformance.settings import SuiteSettings
 
@@ -37,6 +40,7 @@ class SuiteRun:
         first = settings.first
         self.target_url = first.target_url
         self.started_at = time.time()
+        self.started_monotonic = time.monotonic()  # a flow's exchanges are timed from the run's start
         self.interrupted = False
         self.errors: list[str] = []  # internal errors of the suite outside any one method's checks (exit 3)
         self._breaker = CircuitBreaker()
@@ -50,7 +54,8 @@ class SuiteRun:
         if first.target_url is None:
             from kyren_conformance.mock import MockServer
 
-            self._mock = MockServer(contracts, credentials=shared_mock_values(contracts))
+            flows = [flow.declaration for flow in settings.flows]  # the mock keeps balances for them
+            self._mock = MockServer(contracts, credentials=shared_mock_values(contracts), flows=flows)
         self.runs: dict[str, ConformanceRun] = {}
         for method in settings.methods:
             values = self._mock.credentials_of(method.contract) if self._mock is not None else None
@@ -59,6 +64,13 @@ class SuiteRun:
                 method, values=values, target=target, breaker=self._breaker, rate_limit=rate_limit, log=self.log
             )
             self.runs[run.name] = run
+        # the money flows, sent after every method's cases (flow_run.py); each with its methods' secret variable
+        self.flows: dict[str, FlowRun] = {}
+        for flow in settings.flows:
+            secret_env = next((self.runs[m].secret_env for m in flow.declaration.methods
+                               if self.runs[m].contract.secret_fields), "KYREN_TOKEN")  # fmt: skip
+            self.flows[flow.name] = FlowRun(flow, secret_env)
+        self._flows_seconds = 0.0
 
     def _start_mock(self) -> str:
         if self.target_url is None:
@@ -115,13 +127,42 @@ class SuiteRun:
                 run.log_held()
         self._sent = True
 
+    def run_flows(self, progress: Callable[[FlowRun], None] | None = None) -> None:
+        """Send the selected money flows, one after the other, once: after every case (no case's traffic falls
+        between a flow's balance reads) and before any rule is judged. `progress` is told as each flow ends."""
+        todo = [flow for flow in self.flows.values() if flow.selected and flow.not_run is None and not flow.sent]
+        if not todo:
+            return
+        self.send_all()  # every case first, whoever asks
+        values = {name: run.values for name, run in self.runs.items()}  # against the mock: its credentials
+        contracts = {name: run.contract for name, run in self.runs.items()}
+        secrets = {secret: mask for run in self for secret, mask in run.secrets.items()}
+        redactor = Redactor(secrets)
+        first = self.settings.first
+        for flow in todo:
+            if self.unreachable:
+                flow.stopped = f"not sent: the target is unreachable ({self.unreachable})"
+            else:
+                url = self._start_mock() if self._mock is not None else str(self.target_url)
+                pool = max(first.concurrency, flow.declaration.race_requests)  # a burst's copies each in flight
+                client = ClientSettings(url, timeout=first.timeout, ca_bundle=first.ca_bundle, pool_size=pool)
+                try:
+                    flow.send(contracts, values, client, redactor, self.log, self.started_monotonic)
+                except Exception as exc:  # the suite's own failure: no verdict on the target (exit 3)
+                    flow.stopped = f"internal error of the suite: {type(exc).__name__}: {redactor.text(str(exc))}"
+                    self.errors.append(f"money flow {flow.name}: {type(exc).__name__}: {redactor.text(str(exc))}")
+                self._flows_seconds += flow.seconds
+            if progress is not None:
+                progress(flow)
+
     @property
     def send_seconds(self) -> float:
         return self._send_seconds
 
     @property
     def request_count(self) -> int:
-        return sum(run.request_count for run in self)
+        """Every request sent: each method's cases and each money flow's requests."""
+        return sum(run.request_count for run in self) + sum(flow.requests for flow in self.flows.values())
 
     def all_exchanges(self) -> list[Exchange]:
         return [e for run in self for e in run.all_exchanges()]
