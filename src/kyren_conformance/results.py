@@ -145,6 +145,12 @@ def suite_results(suite: SuiteRun, *, complete: bool) -> dict[str, Any]:
     results["rules"] = [{**rule, "method": run.name} for run, r in per_method for rule in r["rules"]]
     results["findings"] = [{**f, "method": run.name} for run, r in per_method for f in r["findings"]]
     results["methods"] = [method_summary(run, verdicts[run.name]) for run in suite]
+    if suite.flows:  # each money flow, and in the identity what the ones sent move on the test user
+        from kyren_conformance.flow_results import flow_data
+
+        results["flows"] = [flow_data(flow) for flow in suite.flows.values()]
+        staging = [flow.settings.note for flow in suite.flows.values() if flow.sent]
+        results["identity"]["notes"] = [*results["identity"]["notes"], *staging]
     return results
 
 

@@ -79,7 +79,7 @@ def _counts(counter: dict[str, int]) -> str:
 
 
 def verdict_of(run: ConformanceRun | SuiteRun, interrupted: bool = False) -> Verdict:
-    """One method's verdict, or the whole run's over every method (any method's MUST failure fails the run).
+    """One method's verdict, or the whole run's over every method and money flow (any MUST failure fails the run).
 
     An internal error of the suite (in any method, or in the run as a whole) makes it ERROR, an interrupted
     run INCOMPLETE: neither ever reads CONFORMANT, whatever the rules judged so far say.
@@ -96,8 +96,17 @@ def verdict_of(run: ConformanceRun | SuiteRun, interrupted: bool = False) -> Ver
                 should += r.failed + r.warned
     strict = any(one.settings.strict for one in runs)
     errors = tuple(e for one in runs for e in one.errors)
+    requests = sum(one.request_count for one in runs)
     if not isinstance(run, ConformanceRun):
         errors = (*run.errors, *errors)
+        for flow in run.flows.values():  # a money flow's MUST failure fails the run like a method's
+            for rule in flow.rules:
+                r = flow.records[rule.id]
+                if rule.level == "MUST":
+                    must += r.failed
+                else:
+                    should += r.failed + r.warned
+        requests = run.request_count  # the flows' requests too
     so_far = label_of(must, should, strict=strict)
     label = ERROR if errors else INCOMPLETE if interrupted else so_far
     answered = [e for one in runs for e in one.all_exchanges() if e.response is not None]
@@ -120,7 +129,7 @@ def verdict_of(run: ConformanceRun | SuiteRun, interrupted: bool = False) -> Ver
         must_failures=must,
         should_warnings=should,
         interrupted=interrupted,
-        requests=sum(one.request_count for one in runs),
+        requests=requests,
         latency_ms=latency,
         statuses=dict(Counter(str(e.status) for e in answered)),
         codes=dict(codes),
