@@ -101,11 +101,11 @@ def verdict_of(run: ConformanceRun | SuiteRun, interrupted: bool = False) -> Ver
         errors = (*run.errors, *errors)
         for flow in run.flows.values():  # a money flow's MUST failure fails the run like a method's
             for rule in flow.rules:
-                r = flow.records[rule.id]
+                counted = flow.records[rule.id]
                 if rule.level == "MUST":
-                    must += r.failed
+                    must += counted.failed
                 else:
-                    should += r.failed + r.warned
+                    should += counted.failed + counted.warned
         requests = run.request_count  # the flows' requests too
     so_far = label_of(must, should, strict=strict)
     label = ERROR if errors else INCOMPLETE if interrupted else so_far
