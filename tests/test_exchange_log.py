@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from kyren_conformance.cases import LONG_VALUE_BYTES
 from kyren_conformance.contract import Contract
+from kyren_conformance.draws import LONG_VALUE_BYTES
 from kyren_conformance.evidence import curl_command
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.exchange_log import ExchangeLog

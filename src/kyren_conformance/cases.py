@@ -15,23 +15,20 @@ import dataclasses
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kyren_conformance import draw_cache
+from kyren_conformance import draw_cache, draws
 from kyren_conformance.contract import Contract, Field, placeholder
 from kyren_conformance.exchange import OutgoingRequest
 
-# draw(name, *args): a value of `strategies.named(name, *args)`, drawn by hypothesis or replayed from the cache
-Draw = Callable[..., Any]
 Steps = Callable[[], tuple[OutgoingRequest, ...]]
 
 # Characters outside the Basic Multilingual Plane: 4 bytes in UTF-8, a surrogate pair in UTF-16.
 FOUR_BYTE_TEXT = "player \U0001f3b0\U0001f600"
-LONG_VALUE_BYTES = 8192  # strategies.long_text's size
 
 # The JSON types a wrong-type kind is valid for: a field accepting one of them gets no case of that kind.
 # A drawn number may be integral, so a field taking integers gets a `fraction` instead.
@@ -100,7 +97,7 @@ def _one(make: Callable[[], OutgoingRequest]) -> Steps:
 class _Builder:
     """Holds what every case needs: the contract, the configured values and a draw."""
 
-    def __init__(self, contract: Contract, values: Mapping[str, Any], draw: Draw) -> None:
+    def __init__(self, contract: Contract, values: Mapping[str, Any], draw: draws.Draw) -> None:
         self.contract = contract
         self.values = values
         self.draw = draw
@@ -424,100 +421,9 @@ _BUILDERS = (
 )
 
 
-def _plan(contract: Contract, values: Mapping[str, Any], draw: Draw) -> list[PlannedCase]:
+def _plan(contract: Contract, values: Mapping[str, Any], draw: draws.Draw) -> list[PlannedCase]:
     builder = _Builder(contract, values, draw)
     return [plan for make in _BUILDERS for plan in make(builder)]
-
-
-def _drawn_by_hypothesis(
-    contract: Contract, values: Mapping[str, Any], run_seed: int
-) -> tuple[list[PlannedCase], list[draw_cache.Drawn]]:
-    """The plan, with every value drawn by one hypothesis run, and the draws in the order they were made."""
-    from hypothesis import HealthCheck, Phase, given, seed, settings
-    from hypothesis import strategies as st
-
-    from kyren_conformance import strategies
-
-    planned: list[PlannedCase] = []
-    drawn: list[draw_cache.Drawn] = []
-
-    # The first example hypothesis tries is the simplest ("0", [], ...); we keep the second, which exercises more.
-    @settings(
-        max_examples=2, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
-    )
-    @seed(run_seed)
-    @given(st.data())
-    def draw_all(data: st.DataObject) -> None:
-        drawn.clear()
-
-        def draw(name: str, *args: Any) -> Any:
-            value = data.draw(strategies.named(name, *args))
-            drawn.append((name, value))
-            return value
-
-        planned[:] = _plan(contract, values, draw)
-
-    draw_all()
-    return planned, drawn
-
-
-class StaleDraws(Exception):
-    """The kept draws do not fit this run (another plan, a value they may not take): draw them again."""
-
-
-def _fits(name: str, value: Any, args: Sequence[Any]) -> bool:
-    """Whether a kept value is one the named strategy could have drawn here: a corrupt or foreign cache file never
-    puts into a request what the suite would not send (a valid value as a wrong type, the real token as a wrong one).
-    """
-    if name == "other_json_type":
-        kind = args[0]
-        if kind == "number":
-            return isinstance(value, int | float) and not isinstance(value, bool)
-        if kind in ("array", "object"):
-            return isinstance(value, list if kind == "array" else dict) and len(value) > 0
-        return isinstance(value, bool) if kind == "boolean" else value is None
-    if name == "fraction":
-        return isinstance(value, float) and not value.is_integer()
-    if name == "not_json_bytes":
-        return isinstance(value, bytes) and len(value) >= 2 and not is_json(value)
-    if name == "extra_fields":
-        return isinstance(value, dict) and len(value) > 0 and not set(value) & set(args[0])
-    if not isinstance(value, str) or not value:
-        return False
-    if name == "wrong_text":
-        return value != args[0] and value.strip() != ""
-    if name == "non_ascii_text":
-        return all(ord(c) >= 0x80 for c in value)
-    if name == "control_text":
-        return value.startswith("\x00")
-    if name == "long_text":
-        return len(value) == LONG_VALUE_BYTES
-    return name == "text_value" and value.isascii() and value.isprintable()
-
-
-def is_json(body: bytes) -> bool:
-    """Whether a JSON parser reads the bytes (a not-JSON body must not be)."""
-    try:
-        json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return False
-    return True
-
-
-def _replayed_plan(contract: Contract, values: Mapping[str, Any], kept: list[draw_cache.Drawn]) -> list[PlannedCase]:
-    """The plan, with the kept draws given back in the order they were made. StaleDraws when they do not fit."""
-    queue = iter(kept)
-
-    def draw(name: str, *args: Any) -> Any:
-        kept_name, value = next(queue, ("", None))
-        if kept_name != name or not _fits(name, value, args):
-            raise StaleDraws(name)
-        return value
-
-    plan = _plan(contract, values, draw)
-    if next(queue, None) is not None:  # a plan that draws less than was kept is another plan
-        raise StaleDraws("more draws kept than made")
-    return plan
 
 
 def plan_cases(
@@ -527,21 +433,10 @@ def plan_cases(
     fresh). With `cache` (a folder), the draws are kept there and reused by the next run with the same contract,
     seed and values."""
     # What the draws depend on besides the contract and the seed: a wrong credential is any text but the real
-    # one. A secret's value stays out of the key (draw_cache.py); the replay checks it instead (`_fits`).
+    # one. A secret's value stays out of the key (draw_cache.py); the replay checks it instead (draws.fits).
     shaping = {f.name: values.get(f.name) for f in contract.credential_fields if not f.secret}
     key = draw_cache.draws_key(contract.sha256, run_seed, shaping) if cache is not None else None
-    plans: list[PlannedCase] | None = None
-    if cache is not None and key is not None:
-        kept = draw_cache.load(cache, key)
-        if kept is not None:
-            try:
-                plans = _replayed_plan(contract, values, kept)
-            except StaleDraws:
-                plans = None  # drawn again below, and the file rewritten
-    if plans is None:
-        plans, drawn = _drawn_by_hypothesis(contract, values, run_seed)
-        if cache is not None and key is not None:
-            draw_cache.save(cache, key, drawn)
+    plans = draws.kept_or_drawn(partial(_plan, contract, values), run_seed, cache, key)
     duplicates = [i for i, n in Counter(p.id for p in plans).items() if n > 1]
     if duplicates:  # a contract whose field names collide with our case names
         raise ValueError(f"duplicate case ids: {sorted(duplicates)}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from kyren_conformance.cases import LONG_VALUE_BYTES, is_json
+from kyren_conformance.draws import LONG_VALUE_BYTES, is_json
 
 _scalars = st.one_of(st.integers(-(2**31), 2**31), st.text(max_size=8), st.booleans(), st.none())
 
