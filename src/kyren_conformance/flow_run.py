@@ -143,6 +143,13 @@ class FlowRun:
         finally:
             self.seconds = time.monotonic() - started
 
+    def progress_line(self) -> str:
+        """`flow transfer-wallet: 19 steps, 70 requests, 0.3 s`, and why it stopped if it did."""
+        record = self.record
+        steps = len(record.setup) + len(record.steps) if record is not None else 0
+        line = f"flow {self.name}: {steps} steps, {self.requests} requests, {self.seconds:.1f} s"
+        return f"{line}; stopped: {self.problem}" if self.problem else line
+
     def _log(self, method: str, exchange: Exchange, log: ExchangeLog) -> None:
         with self._lock:  # a burst's copies land from their own threads
             self.requests += 0 if exchange.not_sent else 1

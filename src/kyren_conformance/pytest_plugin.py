@@ -1,8 +1,8 @@
 """The pytest plugin: options, the per-session run, case parametrisation, and the verdict.
 
-It wires `ConformanceRun` into pytest and holds no judgement logic. Registered through the
-`pytest11` entry point, so it is loaded in every pytest session of the environment: it stays
-inert until a test asks for `kyren_check`.
+It wires `ConformanceRun` (and each money flow's `FlowRun`) into pytest and holds no judgement logic.
+Registered through the `pytest11` entry point, so it is loaded in every pytest session of the environment:
+it stays inert until a test asks for `kyren_check` or `kyren_flow_check`.
 """
 
 from __future__ import annotations
@@ -25,16 +25,19 @@ from kyren_conformance.stash_keys import INTERNAL_ERRORS, RESULTS, RUN, SETTINGS
 if TYPE_CHECKING:
     from kyren_conformance.cases import AnyCase
     from kyren_conformance.conformance_run import ConformanceRun
+    from kyren_conformance.outcome import Outcome
     from kyren_conformance.settings import SuiteSettings
     from kyren_conformance.suite_run import SuiteRun
     from kyren_conformance.verdict import Verdict
 
-__all__ = ["Check"]
+__all__ = ["Check", "FlowCheck"]
 
 Check = Callable[..., None]
-
+FlowCheck = Callable[[str], None]  # judge one rule on the flow the test is parametrised with
 
 _RULE_IN_NAME = re.compile(r"^test_([MS][0-9]+)_")
+_FLOW_RULE_IN_NAME = re.compile(r"^test_([FS][0-9]+)_")
+_CHECKS = ("kyren_check", "kyren_flow_check")  # a test asking for either is one of ours
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,7 +92,12 @@ def _rule_of(name: str) -> str | None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Each check runs once per method (`[close-session]`), or once per method and case
-    (`[close-session:valid-plain]`): every test id names its method."""
+    (`[close-session:valid-plain]`): every test id names its method. A flow's check runs once per money flow
+    of the run (`[transfer-wallet]`)."""
+    if "kyren_flow" in metafunc.fixturenames:
+        flows = list(_run(metafunc.config).flows)
+        metafunc.parametrize("kyren_flow", flows, ids=flows)  # none: the items are deselected below
+        return
     if "kyren_method" not in metafunc.fixturenames:
         return
     rule_id = _rule_of(metafunc.function.__name__)
@@ -114,7 +122,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     run = _active_run(config)
     if run is None:
-        if not any("kyren_check" in getattr(i, "fixturenames", ()) for i in items):
+        if not any(check in getattr(i, "fixturenames", ()) for i in items for check in _CHECKS):
             return
         run = _run(config)
     from kyren_conformance.judgements import REGISTRY
@@ -122,9 +130,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # the rules each method's contract names and the suite judges; each test is then looked at once, whatever
     # the number of methods (a look per method and test grows with both)
     known = {name: {r.id for r in one.contract.rules} & set(REGISTRY) for name, one in run.runs.items()}
-    keep, drop = [], []
+    keep, drop, flow_items = [], [], []
     ours: dict[str, list[pytest.Item]] = {name: [] for name in run.runs}
     for item in items:
+        if "kyren_flow" in getattr(item, "fixturenames", ()):
+            if _params(item).get("kyren_flow") not in run.flows:  # the run has no money flow: no flow test
+                drop.append(item)
+            else:
+                keep.append(item)
+                flow_items.append(item)
+            continue
         method = _method_of(item)
         rule_id = _rule_of(getattr(item, "originalname", item.name)) if method else None
         if rule_id is not None and rule_id not in known.get(str(method), ()):
@@ -136,6 +151,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    _select_flows(run, flow_items)
     for name, one in run.runs.items():
         mine = ours[name]
         cases = [_params(item).get("kyren_case") for item in mine]
@@ -152,6 +168,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 if reason:  # skipped where the test is, not inside the plugin: the skip line names the test
                     where = f" to {name}" if run.several else ""
                     item.add_marker(pytest.mark.skip(reason=f"{rule_id} not applicable{where}: {reason}"))
+
+
+def _select_flows(run: SuiteRun, items: list[pytest.Item]) -> None:
+    """A flow is sent when one of its tests is collected and it may run; a test it cannot judge is skipped
+    where it is, with the reason (the flow not run against this target, or no clause for the rule)."""
+    for item in items:
+        flow = run.flows[str(_params(item)["kyren_flow"])]
+        match = _FLOW_RULE_IN_NAME.match(getattr(item, "originalname", item.name))
+        rule_id = match.group(1) if match else None
+        if rule_id in flow.records:
+            flow.records[str(rule_id)].tests.append(item.nodeid)
+        reason = flow.not_applicable(rule_id) if rule_id in flow.records and not flow.not_run else None
+        if flow.not_run:
+            item.add_marker(pytest.mark.skip(reason=f"flow {flow.name} not run: {flow.not_run}"))
+        elif reason:
+            item.add_marker(pytest.mark.skip(reason=f"{rule_id} not applicable to {flow.name}: {reason}"))
+        else:
+            flow.selected = True
 
 
 def _not_applicable(run: ConformanceRun, rule_id: str, no_case: bool) -> str | None:
@@ -200,6 +234,8 @@ def _send(config: pytest.Config, run: SuiteRun) -> None:
         f"target: {target}; hypothesis seed {s.seed} (repeat with --seed {s.seed}); replay policy {s.replay_policy}; "
         f"timeout {s.timeout:g} s; concurrency {s.concurrency}{'; strict' if s.strict else ''}",
     )
+    for line in run.flow_lines():
+        _write(config, line)
     _write(config, f"sending {planned} requests …")
     last = [time.monotonic()]
 
@@ -230,6 +266,7 @@ def _send(config: pytest.Config, run: SuiteRun) -> None:
     if run.retried:
         _write(config, f"{run.retried} requests were lost on a keep-alive connection the target had closed "
                        "and sent again once, with a fresh request id")  # fmt: skip
+    run.run_flows(lambda flow: _write(config, flow.progress_line()))  # after every case, before any judgement
 
 
 @pytest.hookimpl(wrapper=True)
@@ -277,13 +314,39 @@ def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: 
         no_case = case is None and REGISTRY[rule_id].scope == "case"
         why = "this method gives the rule no request to send" if no_case else None
         rule = kyren_run.contract.rule(rule_id)
-        outcome = rule_outcome(kyren_run, rule, kyren_run.settings.strict, case, not_applicable=why)
-        if outcome.kind == "skip":
-            pytest.skip(outcome.text)
-        elif outcome.kind == "fail":
-            raise RuleFailure(rule_id, outcome.text, outcome.findings)
-        elif outcome.kind == "warn":
-            warnings.warn(ShouldWarning(outcome.text.splitlines()[0]), stacklevel=2)  # the evidence is in the report
+        _as_pytest(rule_outcome(kyren_run, rule, kyren_run.settings.strict, case, not_applicable=why))
+
+    return check
+
+
+def _as_pytest(outcome: Outcome) -> None:
+    """An outcome decided in the engine, as pytest's: a skip, a failure with its findings, or a warning."""
+    if outcome.kind == "skip":
+        pytest.skip(outcome.text)
+    elif outcome.kind == "fail":
+        raise RuleFailure(outcome.rule_id, outcome.text, outcome.findings)
+    elif outcome.kind == "warn":
+        warnings.warn(ShouldWarning(outcome.text.splitlines()[0]), stacklevel=3)  # the evidence is in the report
+
+
+@pytest.fixture
+def kyren_flow(request: pytest.FixtureRequest) -> str:
+    """The money flow this test checks: parametrised by the plugin, one value per flow of the run."""
+    return str(request.param)
+
+
+@pytest.fixture
+def kyren_flow_check(kyren_suite: SuiteRun, kyren_flow: str) -> FlowCheck:
+    """Judge one money-flow rule on the flow (sent after every case, once); fail (MUST) or warn (SHOULD)."""
+    from kyren_conformance.outcome import rule_outcome
+
+    flow = kyren_suite.flows[kyren_flow]
+
+    def check(rule_id: str) -> None:
+        if flow.not_run is None:
+            flow.selected = True  # asked for by a test, whatever the collection saw
+        kyren_suite.run_flows()
+        _as_pytest(rule_outcome(flow, flow.rule(rule_id), kyren_suite.settings.first.strict))
 
     return check
 
@@ -291,7 +354,7 @@ def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
-    if call.excinfo is not None and "kyren_check" in getattr(item, "fixturenames", ()):
+    if call.excinfo is not None and any(check in getattr(item, "fixturenames", ()) for check in _CHECKS):
         if not call.excinfo.errisinstance((RuleFailure, KeyboardInterrupt)) and not call.excinfo.errisinstance(
             pytest.skip.Exception
         ):
@@ -348,6 +411,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for name, one in run.runs.items():
             line = verdict_of(one, interrupted=run.interrupted).headline
             terminalreporter.write_line(f"  {name:<{width}}  {line}")
+    if run.flows and RESULTS in config.stash:
+        from kyren_conformance.flow_results import summary_line
+
+        for data in config.stash[RESULTS].get("flows", ()):
+            terminalreporter.write_line(f"  {summary_line(data)}")
     for error in _errors(run):
         terminalreporter.write_line(f"INTERNAL ERROR (exit 3, not a verdict on the target): {error}", red=True)
     good = verdict.label in ("CONFORMANT", "CONFORMANT WITH WARNINGS")

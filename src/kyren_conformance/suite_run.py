@@ -155,6 +155,18 @@ class SuiteRun:
             if progress is not None:
                 progress(flow)
 
+    def flow_lines(self) -> list[str]:
+        """The run identity's lines on the money flows: what each moves and on which test user, or why it is not run."""
+        values = {name: run.values for name, run in self.runs.items()}
+        contracts = {name: run.contract for name, run in self.runs.items()}
+        lines = []
+        for flow in self.flows.values():
+            if flow.not_run:
+                lines.append(f"flow {flow.name}: not run ({flow.not_run})")
+            else:
+                lines.append(f"{flow.settings.note} ({flow.test_user(values, contracts)})")
+        return lines
+
     @property
     def send_seconds(self) -> float:
         return self._send_seconds
