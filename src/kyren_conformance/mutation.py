@@ -1,7 +1,10 @@
 """`kyren-conformance mutation`: the suite's power, measured on the mock's own catalogue.
 
 Every fault mode must be caught by its expected rule (killed); every conformant dialect must pass.
-Each variant is a real run of the CLI, in its own process, against a fresh mock.
+Each variant is a real run of the CLI, in its own process, against a fresh mock. The money-flow faults and
+dialects (FLOW_FAULTS, FLOW_DIALECTS) run the same way, with `--flows`, against a mock keeping the flow's
+balances and serving its methods: each fault on the first shipped flow that judges all its rules, each dialect
+on every shipped flow (named `<flow>/<variant>`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from kyren_conformance.contract import Contract, ContractError, load_contract
-from kyren_conformance.mock import DIALECTS, FAULTS, MockServer, reference_code_table
-from kyren_conformance.resources import default_contract_path
+from kyren_conformance.flows import FlowDeclaration, FlowError, load_flow
+from kyren_conformance.mock import DIALECTS, FAULTS, FLOW_DIALECTS, FLOW_FAULTS, MockServer, reference_code_table
+from kyren_conformance.resources import data_dir, default_contract_path, shipped_flow_paths
 from kyren_conformance.settings import MAX_TIMEOUT
 from kyren_conformance.usage import UsageParser
 
@@ -134,6 +138,59 @@ def run_variant(contract: Contract, kind: str, name: str, timeout: float, fault_
     return Outcome(kind, name, variant.rules, failed, proc.returncode, requests, time.monotonic() - started)
 
 
+def flow_contracts(declaration: FlowDeclaration) -> list[Contract]:
+    """The shipped contracts of a flow's methods: from contracts/, or from the first folder under it holding them
+    all (contracts/seamless-wallet/contracts/). FlowError when no folder has every one."""
+    root = data_dir("contracts")
+    for folder in [root, *sorted(p / "contracts" for p in root.iterdir() if (p / "contracts").is_dir())]:
+        paths = [folder / f"{method}.json" for method in declaration.methods]
+        if all(path.is_file() for path in paths):
+            return [load_contract(path) for path in paths]
+    raise FlowError(f"flow {declaration.flow}: no shipped folder of contracts has all its methods")
+
+
+def flow_plan(flows: Sequence[FlowDeclaration]) -> list[tuple[str, FlowDeclaration, str]]:
+    """(kind, flow, variant): each flow fault on the first flow that judges every rule it must be caught by (the
+    Transfer Wallet's direction first: its faults are named for it), each flow dialect on every flow."""
+    flows = sorted(flows, key=lambda d: (d.direction != "operator-calls-kyren", d.flow))
+    plan: list[tuple[str, FlowDeclaration, str]] = []
+    for name in sorted(FLOW_FAULTS):
+        rules = set(FLOW_FAULTS[name].rules)
+        flow = next((d for d in flows if rules <= set(d.clauses)), None)
+        if flow is not None:
+            plan.append(("fault", flow, name))
+    plan += [("dialect", d, name) for name in sorted(FLOW_DIALECTS) for d in flows]
+    return plan
+
+
+def run_flow_variant(declaration: FlowDeclaration, kind: str, name: str, timeout: float) -> Outcome:
+    """The CLI with --flows against a mock serving the flow's methods with the flow's fault or dialect."""
+    variant = (FLOW_FAULTS if kind == "fault" else FLOW_DIALECTS)[name]
+    contracts = flow_contracts(declaration)
+    started = time.monotonic()
+    fault, dialect = (name, None) if kind == "fault" else (None, name)
+    with (
+        tempfile.TemporaryDirectory(prefix="kyren-mutation-") as tmp,
+        MockServer(contracts, flows=[declaration], fault=fault, dialect=dialect) as server,
+    ):
+        args, env = suite_target_args(server.url, server, contracts)
+        report = Path(tmp) / "report.html"
+        command = [sys.executable, "-m", "kyren_conformance.cli", *args, "--flows", "--timeout", str(timeout)]
+        proc = subprocess.run(
+            [*command, "--report", str(report)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=timeout * 200 + 60,
+        )
+        results = json.loads((Path(tmp) / "results.json").read_text()) if (Path(tmp) / "results.json").exists() else {}
+    flows = [f for f in results.get("flows", []) if f["flow"] == declaration.flow]
+    failed = tuple(r["id"] for f in flows for r in f["rules"] if r["outcome"] in ("failed", "warned"))
+    requests = results.get("identity", {}).get("requests", 0)
+    label = f"{declaration.flow}/{name}"
+    return Outcome(kind, label, variant.rules, failed, proc.returncode, requests, time.monotonic() - started)
+
+
 def _table(outcomes: list[Outcome]) -> str:
     rows = [("kind", "name", "expected", "rules failed", "result", "requests", "seconds")]
     for o in outcomes:
@@ -167,12 +224,16 @@ def run_mutation(argv: list[str]) -> int:
         parser.error(f"--timeout {ns.timeout:g}: expected a positive number of seconds, at most {MAX_TIMEOUT:g}")
     if ns.jobs < 1:
         parser.error(f"--jobs {ns.jobs}: expected at least 1")
+    try:
+        flows = flow_plan([load_flow(path) for path in shipped_flow_paths()])
+    except FlowError as exc:
+        print(f"kyren-conformance mutation: {exc}", file=sys.stderr)
+        return 4
     plan = [("fault", n) for n in sorted(FAULTS)] + [("dialect", n) for n in sorted(DIALECTS)]
-    unknown = sorted(set(ns.only or ()) - {n for _, n in plan})
+    names = [n for _, n in plan] + [f"{d.flow}/{n}" for _, d, n in flows]
+    unknown = sorted(set(ns.only or ()) - set(names))
     if unknown:  # a typo must not measure nothing and report success
-        parser.error(
-            f"--only {unknown[0]!r}: no such fault or dialect; expected one of: {', '.join(n for _, n in plan)}"
-        )
+        parser.error(f"--only {unknown[0]!r}: no such fault or dialect; expected one of: {', '.join(names)}")
     try:
         contract = load_contract(ns.contract)
     except ContractError as exc:
@@ -180,9 +241,12 @@ def run_mutation(argv: list[str]) -> int:
         return 4
     if ns.only:
         plan = [(k, n) for k, n in plan if n in ns.only]
+        flows = [(k, d, n) for k, d, n in flows if f"{d.flow}/{n}" in ns.only]
     started = time.monotonic()
     with ThreadPoolExecutor(ns.jobs) as pool:
-        outcomes = list(pool.map(lambda kn: run_variant(contract, kn[0], kn[1], ns.timeout, ns.timeout * 2), plan))
+        runs = [pool.submit(run_variant, contract, k, n, ns.timeout, ns.timeout * 2) for k, n in plan]
+        runs += [pool.submit(run_flow_variant, d, k, n, ns.timeout) for k, d, n in flows]
+        outcomes = [run.result() for run in runs]
     print(_table(outcomes))
     faults = [o for o in outcomes if o.kind == "fault"]
     dialects = [o for o in outcomes if o.kind == "dialect"]
