@@ -38,6 +38,7 @@ class Outcome:
     exit_code: int
     requests: int
     seconds: float
+    flow: str | None = None  # a money-flow variant: the flow it ran on
 
     @property
     def ok(self) -> bool:
@@ -188,7 +189,8 @@ def run_flow_variant(declaration: FlowDeclaration, kind: str, name: str, timeout
     failed = tuple(r["id"] for f in flows for r in f["rules"] if r["outcome"] in ("failed", "warned"))
     requests = results.get("identity", {}).get("requests", 0)
     label = f"{declaration.flow}/{name}"
-    return Outcome(kind, label, variant.rules, failed, proc.returncode, requests, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return Outcome(kind, label, variant.rules, failed, proc.returncode, requests, seconds, declaration.flow)
 
 
 def _table(outcomes: list[Outcome]) -> str:
@@ -248,11 +250,19 @@ def run_mutation(argv: list[str]) -> int:
         runs += [pool.submit(run_flow_variant, d, k, n, ns.timeout) for k, d, n in flows]
         outcomes = [run.result() for run in runs]
     print(_table(outcomes))
-    faults = [o for o in outcomes if o.kind == "fault"]
-    dialects = [o for o in outcomes if o.kind == "dialect"]
+    methods = [o for o in outcomes if o.flow is None]
+    faults = [o for o in methods if o.kind == "fault"]
+    dialects = [o for o in methods if o.kind == "dialect"]
     print(
         f"\nfaults killed by their expected rule: {sum(o.ok for o in faults)}/{len(faults)}; "
         f"dialects passed: {sum(o.ok for o in dialects)}/{len(dialects)}; "
         f"{time.monotonic() - started:.1f} s"
     )
+    flow_faults = [o for o in outcomes if o.flow is not None and o.kind == "fault"]
+    flow_dialects = [o for o in outcomes if o.flow is not None and o.kind == "dialect"]
+    if flow_faults or flow_dialects:
+        print(
+            f"money-flow faults killed by their expected rule: {sum(o.ok for o in flow_faults)}/{len(flow_faults)}; "
+            f"money-flow dialects passed: {sum(o.ok for o in flow_dialects)}/{len(flow_dialects)}"
+        )
     return 0 if all(o.ok for o in outcomes) else 1
