@@ -140,6 +140,9 @@ class FlowRun:
         try:
             with _LoggedClient(client_settings, redactor, landed) as client:
                 self.record = run_flow(self.declaration, mine, client, values, run_started=run_started)
+        except BaseException:  # interrupted (the caller names an error of the suite itself more precisely)
+            self.stopped = "the run was interrupted while the flow was being sent"
+            raise
         finally:
             self.seconds = time.monotonic() - started
 
