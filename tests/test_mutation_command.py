@@ -89,6 +89,8 @@ def test_a_survivor_or_a_wrongly_failed_dialect_makes_the_command_exit_1(
     monkeypatch.setattr(mutation, "run_variant", fake)
     monkeypatch.setattr(mutation, "FAULTS", {"good": None, "bad": None})
     monkeypatch.setattr(mutation, "DIALECTS", {})
+    monkeypatch.setattr(mutation, "FLOW_FAULTS", {})  # scored by tests of their own: keep this one fast
+    monkeypatch.setattr(mutation, "FLOW_DIALECTS", {})
     assert run_mutation(["--timeout", "0.5", "--jobs", "1"]) == 1
     out = capsys.readouterr().out
     assert _rows(out)["bad"][4] == "SURVIVED" and _rows(out)["good"][4] == "killed"
