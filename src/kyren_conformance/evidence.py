@@ -11,9 +11,7 @@ from collections.abc import Sequence
 
 from kyren_conformance.exchange import Exchange, printable
 from kyren_conformance.findings import Finding
-from kyren_conformance.redaction import DERIVED_MASKS as DERIVED_MASKS  # re-exported until importers switch
 from kyren_conformance.redaction import MASK_PATTERN, SHELL_FOR_MASK
-from kyren_conformance.redaction import REDACTED as REDACTED  # re-exported until importers switch (issue 16)
 
 BODY_SHOWN = 2048  # bytes of a body quoted in a failure message
 
