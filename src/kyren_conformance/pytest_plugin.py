@@ -303,7 +303,7 @@ def kyren_run(kyren_suite: SuiteRun, kyren_method: str) -> ConformanceRun:
 
 
 @pytest.fixture
-def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun, pytestconfig: pytest.Config) -> Check:
+def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun) -> Check:
     """Judge one rule, on one case or on the whole run; fail (MUST) or warn (SHOULD)."""
 
     from kyren_conformance.judgements import REGISTRY
