@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# pytest's own plugins a conformance run never uses: not imported, not called on every test
+_UNUSED_PLUGINS = (
+    "doctest", "unittest", "legacypath", "tmpdir", "monkeypatch", "recwarn", "pastebin",
+    "setuponly", "setupplan", "stepwise", "subtests",
+)  # fmt: skip
+
 _PATH_OPTIONS = ("report", "junitxml", *PATH_DESTS)
 
 
@@ -66,6 +72,7 @@ def pytest_args(ns: argparse.Namespace, suite_dir: Path) -> list[str]:
         ns.junitxml or str(report.with_name("junit.xml")),
         "-p",
         "no:cacheprovider",
+        *(arg for name in _UNUSED_PLUGINS for arg in ("-p", f"no:{name}")),
         "-p",
         "kyren_conformance.pytest_plugin",
         "-p",
@@ -158,6 +165,12 @@ def _unwritable_outputs(ns: argparse.Namespace) -> str | None:
     return None
 
 
+def _user_cache() -> Path:
+    """$XDG_CACHE_HOME/kyren-conformance (else ~/.cache/...): per user, outside the project."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kyren-conformance"
+
+
 def run_suite(argv: list[str]) -> int:
     ns, extras = _parser().parse_known_args(argv)
     if extras:
@@ -182,10 +195,9 @@ def run_suite(argv: list[str]) -> int:
     # Only the plugins the suite needs: faster start-up, and no plugin of the user's environment
     # (random ordering, timeouts, ...) changes what a conformance run does.
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    # pytest runs in the suite's folder (site-packages once installed): hypothesis' cache goes elsewhere.
-    os.environ.setdefault(
-        "HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "kyren-conformance-hypothesis")
-    )
+    # pytest runs in the suite's folder (site-packages once installed): hypothesis' files and the kept draws go
+    # to the user's own cache folder, not a fixed name in /tmp that another user of the machine could create first.
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(_user_cache() / "hypothesis"))
     catcher = _VerdictCatcher()
     suite_dir = data_dir("conformance")
     here = os.getcwd()
