@@ -25,6 +25,7 @@ from kyren_conformance.mutation import flow_contracts
 from kyren_conformance.outcome import rule_outcome
 from kyren_conformance.redaction import Redactor
 from kyren_conformance.resources import data_dir
+from kyren_conformance.run_snapshot import flow_snapshot
 from kyren_conformance.settings import FLOWS_NOT_ASKED, ConfigError, FlowSettings, resolve_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ TOKEN, PARTNER, USER = "wallet-token-9d2e71", "partner-7", "tester"
 
 
 def _valid(flow: FlowRun) -> dict[str, Any]:
-    data = flow_data(flow)
+    data = flow_data(flow_snapshot(flow))
     SCHEMA.validate(results_with(data))
     return data
 

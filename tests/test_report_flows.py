@@ -32,8 +32,9 @@ from flow_report_examples import (
 )
 from kyren_conformance import html_report, report_methods, report_sections
 from kyren_conformance.report_flows import CALLS_OPEN, flows, with_contents
+from kyren_conformance.report_input import ReportInput
 from kyren_conformance.report_sections import ReportContext
-from kyren_conformance.stash_keys import RESULTS, RUN
+from kyren_conformance.stash_keys import REPORT
 
 ROOT = Path(__file__).resolve().parents[1]
 VOID = {"br", "hr", "img", "meta", "link", "input", "wbr", "col"}
@@ -300,24 +301,16 @@ def test_contents_list_gets_an_entry_before_the_per_test_results() -> None:
     assert "Money flows (2)" in parse(with_contents(report_sections.contents(results), results)).text
 
 
-class _Suite:
-    """What html_report reads of a SuiteRun: the runs by name, and whether there are several."""
-
-    def __init__(self, several: bool, run: SimpleNamespace) -> None:
-        self.several = several
-        self.runs = {run.name: run}
-
-    def __iter__(self) -> Iterator[SimpleNamespace]:
-        return iter(self.runs.values())
-
-
 @pytest.mark.parametrize("several", [False, True])
-def test_html_report_puts_the_flows_after_the_method_sections(several: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_html_report_puts_the_flows_after_the_method_sections(several: bool) -> None:
     results = results_with(broken_flow())
-    monkeypatch.setattr(html_report, "report_context", lambda _run: ReportContext(contract_title="Deposit Balance"))
+    names = ["deposit-balance", "get-balance"] if several else ["deposit-balance"]
     config = SimpleNamespace(stash=pytest.Stash())
-    config.stash[RESULTS] = results
-    config.stash[RUN] = _Suite(several, SimpleNamespace(name="deposit-balance", secret_env="KYREN_TOKEN"))
+    config.stash[REPORT] = ReportInput(
+        results=results,
+        contexts={name: ReportContext(contract_title="Deposit Balance") for name in names},
+        secret_envs=dict.fromkeys(names, "KYREN_TOKEN"),
+    )
     prefix: list[str] = []
     html_report.pytest_html_results_summary(prefix, [], [], cast(pytest.Session, SimpleNamespace(config=config)))
 

@@ -28,6 +28,7 @@ from kyren_conformance.contract import Contract
 from kyren_conformance.exchange import Exchange, Response
 from kyren_conformance.mock import MockServer
 from kyren_conformance.results import suite_results
+from kyren_conformance.run_snapshot import snapshot_of
 from kyren_conformance.settings import resolve_suite
 from kyren_conformance.suite_run import SuiteRun
 from kyren_conformance.verdict import verdict_of
@@ -52,24 +53,26 @@ def test_exactly_one_must_failure_is_not_conformant_and_singular(contract: Contr
     suite = _suite(contract)
     run = next(iter(suite))
     run.records["M5"].failed = 1
-    verdict = verdict_of(suite)
+    verdict = verdict_of(snapshot_of(suite))
     assert verdict.label == "NOT CONFORMANT"
     assert verdict.headline.startswith("NOT CONFORMANT: 1 MUST failure, 0 SHOULD warnings, ")
     run.records["M5"].failed = 0
     run.records["S3"].warned = 1
-    assert verdict_of(suite).headline.startswith("CONFORMANT WITH WARNINGS: 0 MUST failures, 1 SHOULD warning, ")
+    assert verdict_of(snapshot_of(suite)).headline.startswith(
+        "CONFORMANT WITH WARNINGS: 0 MUST failures, 1 SHOULD warning, "
+    )
 
 
 def test_under_strict_a_should_warning_fails_the_run_but_is_no_must_failure(contract: Contract) -> None:
     suite = _suite(contract, kyren_strict=True)
     run = next(iter(suite))
     run.records["S3"].failed = 2  # under --strict a SHOULD check fails its test
-    verdict = verdict_of(suite)
+    verdict = verdict_of(snapshot_of(suite))
     assert (verdict.label, verdict.must_failures, verdict.should_warnings) == ("NOT CONFORMANT", 0, 2)
     assert verdict.headline.startswith(
         "NOT CONFORMANT: 0 MUST failures, 2 SHOULD warnings (strict: warnings fail the run), "
     )
-    results = suite_results(suite, complete=True)
+    results = suite_results(snapshot_of(suite))
     assert results["verdict"]["must_failures"] == 0 and results["verdict"]["should_warnings"] == 2
     assert not _schema_errors(results)
 
@@ -77,10 +80,10 @@ def test_under_strict_a_should_warning_fails_the_run_but_is_no_must_failure(cont
 def test_an_internal_error_is_ERROR_never_CONFORMANT(contract: Contract) -> None:
     suite = _suite(contract)
     next(iter(suite)).errors.append("test_M2[close-session]: RuntimeError: boom")
-    verdict = verdict_of(suite)
+    verdict = verdict_of(snapshot_of(suite))
     assert verdict.label == "ERROR" and verdict.so_far == "CONFORMANT"
     assert verdict.headline.startswith("ERROR (") and "CONFORMANT" not in verdict.headline
-    results = suite_results(suite, complete=True)
+    results = suite_results(snapshot_of(suite))
     assert results["verdict"]["label"] == "ERROR" and results["verdict"]["complete"] is False
     assert results["methods"][0]["verdict"]["label"] == "ERROR"
     assert results["verdict"]["errors"] == ["test_M2[close-session]: RuntimeError: boom"]
@@ -90,15 +93,17 @@ def test_an_internal_error_is_ERROR_never_CONFORMANT(contract: Contract) -> None
 def test_an_error_of_the_run_as_a_whole_is_ERROR_too(contract: Contract) -> None:
     suite = _suite(contract)
     suite.errors.append("sending the requests: TypeError: unhashable type: 'list'")
-    assert verdict_of(suite).label == "ERROR"
-    assert suite_results(suite, complete=True)["verdict"]["label"] == "ERROR"
+    snapshot = snapshot_of(suite)
+    assert verdict_of(snapshot).label == "ERROR"
+    assert suite_results(snapshot)["verdict"]["label"] == "ERROR"
 
 
 def test_an_interrupted_run_is_INCOMPLETE(contract: Contract) -> None:
     suite = _suite(contract)
-    verdict = verdict_of(suite, interrupted=True)
+    suite.interrupted = True
+    verdict = verdict_of(snapshot_of(suite))
     assert verdict.label == "INCOMPLETE" and "CONFORMANT" not in verdict.headline
-    results = suite_results(suite, complete=False)
+    results = suite_results(snapshot_of(suite))
     assert results["verdict"]["label"] == "INCOMPLETE" and results["verdict"]["so_far"] == "CONFORMANT"
     assert results["methods"][0]["verdict"]["label"] == "INCOMPLETE"
     assert not _schema_errors(results)
@@ -109,7 +114,7 @@ def test_an_error_message_is_redacted_in_the_results(contract: Contract) -> None
     run = next(iter(suite))
     secret = next(run.values[f.name] for f in contract.secret_fields)
     run.errors.append(f"crash quoting {secret}")
-    assert suite_results(suite, complete=True)["verdict"]["errors"] == ["crash quoting ***"]
+    assert suite_results(snapshot_of(suite))["verdict"]["errors"] == ["crash quoting ***"]
 
 
 # --- the resend of timed-out cases -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A money flow as data (results.json `flows`, schemas/results.schema.json `$defs/flow`) and as one terminal line.
 
-Exactly the schema's keys: the report (report_flows.py) reads them. Balances and amounts are decimal text, never
+Read from the flow's snapshot (run_snapshot.py), taken at session finish. Exactly the schema's keys: the report
+(report_flows.py) reads them. Balances and amounts are decimal text, never
 floats; a call's `exchange` is its line index in exchanges.jsonl. Every value comes from redacted exchanges.
 """
 
@@ -8,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kyren_conformance.exchange import Exchange
-from kyren_conformance.findings import Finding
-from kyren_conformance.flow_run import FlowRuleRecord, FlowRun
-from kyren_conformance.flows.record import Answer, Step
+if TYPE_CHECKING:
+    from kyren_conformance.exchange import Exchange
+    from kyren_conformance.findings import Finding
+    from kyren_conformance.flows.record import Answer, Step
+    from kyren_conformance.run_snapshot import FlowSnapshot, RuleSnapshot
 
 __all__ = ["flow_data", "summary_line"]
 
@@ -31,7 +33,7 @@ def _seen(answer: Answer | None) -> str | None:
     return answer.balance_text if answer.balance_text is not None else _decimal(answer.balance)
 
 
-def _rule_outcome(flow: FlowRun, record: FlowRuleRecord) -> str:
+def _rule_outcome(flow: FlowSnapshot, record: RuleSnapshot) -> str:
     if not flow.sent or record.not_applicable:
         return "skipped"
     if record.failed:
@@ -48,7 +50,7 @@ def _sent_field(exchange: Exchange, name: str | None) -> str | None:
     return str(payload[name])
 
 
-def _calls(flow: FlowRun, step: Step) -> list[dict[str, Any]]:
+def _calls(flow: FlowSnapshot, step: Step) -> list[dict[str, Any]]:
     op = flow.declaration.operations.get(step.operation) if step.operation else None
     calls = []
     for answer in step.answers:
@@ -74,7 +76,7 @@ def _step_of(finding: Finding, owners: Mapping[int, int], labels: Mapping[str, i
     return labels.get(finding.case_id)
 
 
-def flow_data(flow: FlowRun) -> dict[str, Any]:
+def flow_data(flow: FlowSnapshot) -> dict[str, Any]:
     """One flow in the shape of `$defs/flow`: its verdict, rules with their findings, and steps in the order sent."""
     record = flow.record
     steps = [*record.setup, *record.steps] if record is not None else []
@@ -82,8 +84,8 @@ def flow_data(flow: FlowRun) -> dict[str, Any]:
     labels = {f"{flow.name}: {step.label}": i for i, step in enumerate(steps)}
     rules = []
     broken: set[int] = set()
-    for rule in flow.rules:
-        rec = flow.records[rule.id]
+    for rec in flow.rules:
+        rule = rec.rule
         findings = []
         for f in rec.findings:
             index = _step_of(f, owners, labels)
@@ -106,7 +108,7 @@ def flow_data(flow: FlowRun) -> dict[str, Any]:
         "title": flow.declaration.title,
         "direction": flow.declaration.direction,
         "verdict": verdict,
-        "note": flow.settings.note,
+        "note": flow.note,
         "problem": problem,
         "user": record.user if record is not None else None,
         "currency": record.currency if record is not None else None,
@@ -128,7 +130,7 @@ def flow_data(flow: FlowRun) -> dict[str, Any]:
     }
 
 
-def _verdict(flow: FlowRun, rules: list[dict[str, Any]]) -> tuple[str, str | None]:
+def _verdict(flow: FlowSnapshot, rules: list[dict[str, Any]]) -> tuple[str, str | None]:
     """PASSED only when every rule was judged and none failed or warned; STOPPED when the flow did not reach its end
     (or its rules were not all judged: an interrupted run); NOT RUN when it was never sent."""
     if not flow.sent:

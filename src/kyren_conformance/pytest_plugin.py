@@ -18,7 +18,7 @@ import pytest
 
 from kyren_conformance.findings import RuleFailure, ShouldWarning
 from kyren_conformance.run_options import DESTS, add_pytest_options
-from kyren_conformance.stash_keys import INTERNAL_ERRORS, RESULTS, RUN, SETTINGS
+from kyren_conformance.stash_keys import INTERNAL_ERRORS, REPORT, RESULTS, RUN, SETTINGS, SNAPSHOT
 
 # The engine (hypothesis, requests, jsonschema) is imported on first use: this module is loaded in
 # every pytest session of the environment and must not slow the ones that never run a check.
@@ -381,10 +381,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run.errors.append("pytest stopped with an internal error (the terminal shows it)")
     if _errors(run) or session.config.stash.get(INTERNAL_ERRORS, []):
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+    from kyren_conformance.report_input import report_input
     from kyren_conformance.results import suite_results, write_json
+    from kyren_conformance.run_snapshot import snapshot_of
 
-    results = suite_results(run, complete=not run.interrupted)
-    session.config.stash[RESULTS] = results
+    # The run, frozen once: the verdict, the results, the report and the terminal summary all read this.
+    snapshot = session.config.stash[SNAPSHOT] = snapshot_of(run)
+    results = session.config.stash[RESULTS] = suite_results(snapshot)
+    session.config.stash[REPORT] = report_input(results, snapshot)
     json_report = run.settings.first.json_report
     if json_report is not None:
         write_json(json_report, results)
@@ -396,45 +400,44 @@ def _errors(run: SuiteRun) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    run = _active_run(config)
-    if run is None or not (any(one.exchanges for one in run) or _errors(run) or run.interrupted):
+    snapshot = config.stash.get(SNAPSHOT, None)
+    if snapshot is None or not (any(one.exchanged for one in snapshot) or snapshot.all_errors or snapshot.interrupted):
         return
     from kyren_conformance.verdict import verdict_of
 
-    verdict = verdict_of(run, interrupted=run.interrupted)
+    verdict = verdict_of(snapshot)
     terminalreporter.section("kyren-conformance")
-    _failure_lines(terminalreporter, run)
+    _failure_lines(terminalreporter, verdict.unreachable)
     for line in verdict.info_lines():
         terminalreporter.write_line(line)
-    if run.several:
-        width = max(len(name) for name in run.runs)
-        for name, one in run.runs.items():
-            line = verdict_of(one, interrupted=run.interrupted).headline
-            terminalreporter.write_line(f"  {name:<{width}}  {line}")
-    if run.flows and RESULTS in config.stash:
+    if snapshot.several:
+        width = max(len(one.name) for one in snapshot)
+        for one in snapshot:
+            terminalreporter.write_line(f"  {one.name:<{width}}  {verdict_of(one).headline}")
+    if snapshot.flows and RESULTS in config.stash:
         from kyren_conformance.flow_results import summary_line
 
         for data in config.stash[RESULTS].get("flows", ()):
             terminalreporter.write_line(f"  {summary_line(data)}")
-    for error in _errors(run):
+    for error in snapshot.all_errors:
         terminalreporter.write_line(f"INTERNAL ERROR (exit 3, not a verdict on the target): {error}", red=True)
     good = verdict.label in ("CONFORMANT", "CONFORMANT WITH WARNINGS")
     terminalreporter.write_line(verdict.headline, bold=True, red=not good, green=good)
 
 
-def _failure_lines(terminalreporter: Any, run: SuiteRun) -> None:
+def _failure_lines(terminalreporter: Any, unreachable: str | None) -> None:
     """The failed checks, one line each, instead of pytest's short summary where that would hide something.
 
     A dead target fails every check for one reason: one line says so (junit.xml and results.json keep each
     test). Off a terminal (a CI log) pytest cuts each reason at 80 columns: the lines are written whole here.
     """
     failed = [*terminalreporter.stats.get("failed", ()), *terminalreporter.stats.get("error", ())]
-    if not failed or (terminalreporter.isatty() and not run.unreachable):
+    if not failed or (terminalreporter.isatty() and not unreachable):
         return
     terminalreporter.reportchars = "".join(c for c in terminalreporter.reportchars if c not in "fE")
-    if run.unreachable:
+    if unreachable:
         terminalreporter.write_line(
-            f"{len(failed)} checks failed because the target is unreachable: {run.unreachable} "
+            f"{len(failed)} checks failed because the target is unreachable: {unreachable} "
             "(each check is in junit.xml and results.json)",
             red=True,
         )
@@ -451,11 +454,16 @@ def _reason(report: pytest.TestReport) -> str:
 
 
 def current_verdict(config: pytest.Config) -> Verdict | None:
-    """The session's verdict, None when no conformance run was made (reading it never starts one)."""
+    """The session's verdict, from the snapshot taken at session finish; None when no conformance run was made
+    (reading it never starts one)."""
     from kyren_conformance.verdict import verdict_of
 
-    run = _active_run(config)
-    return None if run is None else verdict_of(run, interrupted=run.interrupted)
+    snapshot = config.stash.get(SNAPSHOT, None)
+    if snapshot is None and _active_run(config) is not None:  # a session that ended before its finish hook
+        from kyren_conformance.run_snapshot import snapshot_of
+
+        snapshot = snapshot_of(config.stash[RUN])
+    return None if snapshot is None else verdict_of(snapshot)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

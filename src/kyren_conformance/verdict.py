@@ -1,17 +1,15 @@
-"""The run's verdict and its INFO facts, computed from the run's records and exchanges."""
+"""The run's verdict and its INFO facts, read from the run's snapshot (its rule records and counted answers)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kyren_conformance.judgements import code_forms, code_of, percentile
+from kyren_conformance.judgements import percentile
+from kyren_conformance.run_snapshot import MethodSnapshot
 
 if TYPE_CHECKING:
-    from kyren_conformance.conformance_run import ConformanceRun
-    from kyren_conformance.suite_run import SuiteRun
+    from kyren_conformance.run_snapshot import SuiteSnapshot
 
 CONFORMANT = "CONFORMANT"
 WITH_WARNINGS = "CONFORMANT WITH WARNINGS"
@@ -78,49 +76,33 @@ def _counts(counter: dict[str, int]) -> str:
     return ", ".join(f"{k} ×{v}" for k, v in sorted(counter.items()))
 
 
-def verdict_of(run: ConformanceRun | SuiteRun, interrupted: bool = False) -> Verdict:
-    """One method's verdict, or the whole run's over every method and money flow (any MUST failure fails the run).
+def verdict_of(snapshot: SuiteSnapshot | MethodSnapshot) -> Verdict:
+    """One method's verdict, or the whole run's over every method and money flow (any MUST failure fails the run),
+    read from the run's snapshot (run_snapshot.py): reading a verdict never builds or changes a run.
 
     An internal error of the suite (in any method, or in the run as a whole) makes it ERROR, an interrupted
     run INCOMPLETE: neither ever reads CONFORMANT, whatever the rules judged so far say.
     """
-    from kyren_conformance.conformance_run import ConformanceRun
-
-    runs = [run] if isinstance(run, ConformanceRun) else list(run)
-    must = should = 0
-    for one in runs:
-        for rule_id, r in one.records.items():
-            if one.contract.rule(rule_id).level == "MUST":
-                must += r.failed
-            else:  # under --strict a SHOULD rule fails its test; it stays a SHOULD warning in the counts
-                should += r.failed + r.warned
-    strict = any(one.settings.strict for one in runs)
-    errors = tuple(e for one in runs for e in one.errors)
-    requests = sum(one.request_count for one in runs)
-    if not isinstance(run, ConformanceRun):
-        errors = (*run.errors, *errors)
-        for flow in run.flows.values():  # a money flow's MUST failure fails the run like a method's
-            for rule in flow.rules:
-                counted = flow.records[rule.id]
-                if rule.level == "MUST":
-                    must += counted.failed
-                else:
-                    should += counted.failed + counted.warned
-        requests = run.request_count  # the flows' requests too
+    if isinstance(snapshot, MethodSnapshot):
+        methods: tuple[MethodSnapshot, ...] = (snapshot,)
+        rules = snapshot.rules
+        errors, requests, info = snapshot.errors, snapshot.request_count, snapshot.info
+    else:  # a money flow's MUST failure fails the run like a method's; the flows' requests count too
+        methods = snapshot.methods
+        rules = (*(r for m in methods for r in m.rules), *(r for flow in snapshot.flows for r in flow.rules))
+        errors, requests, info = snapshot.all_errors, snapshot.request_count, snapshot.info
+    must = sum(r.failed for r in rules if r.rule.level == "MUST")
+    # under --strict a SHOULD rule fails its test; it stays a SHOULD warning in the counts
+    should = sum(r.failed + r.warned for r in rules if r.rule.level != "MUST")
+    strict = any(m.identity.strict for m in methods)
     so_far = label_of(must, should, strict=strict)
+    interrupted = snapshot.interrupted
     label = ERROR if errors else INCOMPLETE if interrupted else so_far
-    answered = [e for one in runs for e in one.all_exchanges() if e.response is not None]
-    elapsed = [e.elapsed for e in answered]
+    elapsed = info.latencies_s
     latency = {}
     if elapsed:
         latency = {f"p{p}": percentile(elapsed, p) * 1000 for p in (50, 95, 99)}
         latency["max"] = max(elapsed) * 1000
-    codes: Counter[str] = Counter()
-    forms: Counter[str] = Counter()
-    for one in runs:
-        found = (code_of(e, one.ctx) for e in one.all_exchanges() if e.response is not None)
-        codes.update(str(code) for code in found if code is not None)
-        forms.update(code_forms(one.all_exchanges(), one.ctx))
     return Verdict(
         label=label,
         so_far=so_far,
@@ -131,13 +113,9 @@ def verdict_of(run: ConformanceRun | SuiteRun, interrupted: bool = False) -> Ver
         interrupted=interrupted,
         requests=requests,
         latency_ms=latency,
-        statuses=dict(Counter(str(e.status) for e in answered)),
-        codes=dict(codes),
-        media_types=dict(Counter(e.response.media_type or "none" for e in answered if e.response)),
-        code_forms=dict(forms),
-        unreachable=_first(one.unreachable for one in runs),
+        statuses=dict(info.statuses),
+        codes=dict(info.codes),
+        media_types=dict(info.media_types),
+        code_forms=dict(info.code_forms),
+        unreachable=info.unreachable,
     )
-
-
-def _first(reasons: Iterable[str | None]) -> str | None:
-    return next((r for r in reasons if r), None)
