@@ -94,3 +94,29 @@ def test_the_cli_authenticates_with_the_option_value_not_the_variable_one(contra
     assert _cli(contract, tmp_path / "a", ["--target-url", "{url}", "--secure-login", "{secureLogin}"], env) == 0
     # the variable alone is read (and wrong: the valid requests are refused)
     assert _cli(contract, tmp_path / "b", ["--target-url", "{url}"], env) == 1
+
+
+TRANSFER = ["deposit-balance", "withdrawl-balance", "get-balance", "get-transfer-info", "create-user", "create-wallet"]
+
+
+def _transfer_suite(fields: list[str]) -> dict[str, Mapping[str, Any]]:
+    from kyren_conformance.resources import default_contract_path
+    from kyren_conformance.settings import resolve_suite
+
+    folder = default_contract_path().parent
+    options = {
+        "target_url": "http://staging.invalid:1",
+        "kyren_contract": [str(folder / f"{name}.json") for name in TRANSFER],
+        "kyren_field": fields,
+    }
+    suite = resolve_suite(lambda dest: options.get(dest), environ=BASE_ENV)
+    return {m.contract.path.stem: m.values for m in suite.methods}
+
+
+def test_money_methods_move_the_flow_s_small_amount_on_staging_not_the_document_s_example() -> None:
+    """Deposit Balance's example is 1000: every valid request and replay of a plain run would move that much."""
+    values = _transfer_suite([])
+    assert values["deposit-balance"]["amount"] == "1.00"
+    assert values["withdrawl-balance"]["amount"] == "1.00"
+    assert "amount" not in values["get-balance"]
+    assert _transfer_suite(["amount=0.05"])["deposit-balance"]["amount"] == "0.05"  # --field still wins

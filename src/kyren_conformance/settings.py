@@ -215,8 +215,9 @@ def resolve_suite(option: Option, environ: Mapping[str, str] = os.environ) -> Su
     except ContractError as exc:
         raise ConfigError(str(exc)) from None
     shared = _shared_settings(option, environ, profile)
-    methods = tuple(_method_settings(contract, contracts, shared, option, environ) for contract in contracts)
     flows = _flows(contracts, against_mock=shared["target_url"] is None, asked=bool(option("kyren_flows")))
+    small = _small_amounts(flows)
+    methods = tuple(_method_settings(contract, contracts, shared, option, environ, small) for contract in contracts)
     notes = ignored_options(contracts, option, environ) + _flow_notes(flows, asked=bool(option("kyren_flows")))
     return SuiteSettings(tuple(replace(m, notes=notes) for m in methods), notes, flows)
 
@@ -245,6 +246,21 @@ def _flows(contracts: Sequence[Contract], *, against_mock: bool, asked: bool) ->
     except FlowError as exc:
         raise ConfigError(str(exc)) from None
     return tuple(flows)
+
+
+def _small_amounts(flows: Sequence[FlowSettings]) -> dict[str, dict[str, str]]:
+    """method -> {amount field: the flow's small amount}: what a plain run's valid requests move, not the example.
+
+    A document's example amount (Deposit Balance's is 1000) sent by every valid request and replay of a plain
+    run would move thousands on a staging test user; where a reviewed flow names a method's amount field, the
+    run sends the flow's small amount instead, unless `--field` gives one.
+    """
+    small: dict[str, dict[str, str]] = {}
+    for flow in flows:
+        for op in flow.declaration.operations.values():
+            if op.amount_field:
+                small.setdefault(op.method, {})[op.amount_field] = str(flow.declaration.amount)
+    return small
 
 
 def _flow_notes(flows: Sequence[FlowSettings], *, asked: bool) -> tuple[str, ...]:
@@ -303,13 +319,18 @@ def _method_settings(
     shared: Mapping[str, Any],
     option: Option,
     environ: Mapping[str, str],
+    small_amounts: Mapping[str, Mapping[str, str]],
 ) -> RunSettings:
     others = [c for c in contracts if c is not contract]
     values: dict[str, Any] = {}
     if shared["target_url"] is not None:  # the mock brings its own test credentials
         overrides = _parse_field_overrides(option("kyren_field"), contract, others)
+        small = small_amounts.get(contract.path.stem, {})
         for f in contract.fields:
             if f.role == "request_id":
+                continue
+            if f.name in small and f.name not in overrides:
+                values[f.name] = _coerce(f, small[f.name], f"the flow's amount for {f.name}")
                 continue
             value = _field_value(f, overrides, option, environ)
             if value is not None:
