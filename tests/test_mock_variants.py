@@ -194,9 +194,9 @@ DEFECTS: dict[str, Callable[[Probe], bool]] = {
     "non-ascii-crash": lambda p: (r := p.post(p.body(**{p.value: "tëster"}))).status_code == 502 and _not_json(r),
     "replay-crash": lambda p: p.twice(p.body())[1].status_code == 500,
     "replay-rejected-then-success": lambda p: p.succeeded(p.twice(p.body(**{p.secret: "wrong"}))[1]),
-    "replay-before-auth": lambda p: (b := p.body()) is not None
-    and p.succeeded(p.post(b))
-    and p.succeeded(p.post({**b, p.secret: "wrong"})),
+    "replay-before-auth": lambda p: (
+        (b := p.body()) is not None and p.succeeded(p.post(b)) and p.succeeded(p.post({**b, p.secret: "wrong"}))
+    ),
     "truncated-body": lambda p: _not_json(p.twice(p.body())[1]),
     "replay-409-error-zero": lambda p: (r := p.twice(p.body())[1]).status_code == 409 and p.code(r) == 0,
     "slow-valid-path": lambda p: _timed_out(p, p.body()),
