@@ -332,12 +332,15 @@ class _FakeClock:
     def __init__(self) -> None:
         self.now = 100.0
         self.slept: list[float] = []
+        self.late = 0.0  # how much longer than asked the next sleep lasts (a loaded machine)
 
     def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
+        self.now += seconds + self.late
+        self.late = 0.0
 
 
 def test_a_rate_limit_spaces_every_send(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,7 +352,11 @@ def test_a_rate_limit_spaces_every_send(monkeypatch: pytest.MonkeyPatch) -> None
     limit = RateLimit(4.0)
     for _ in range(5):
         limit.wait()
-    assert clock.slept == [0.25, 0.5, 0.75, 1.0]  # slots 0, 0.25, ... s after the first; no burst
+    assert clock.slept == [0.25, 0.25, 0.25, 0.25] and clock.now == 101.0  # one turn every 0.25 s; no burst
+    clock.late = 0.2  # this thread wakes 0.2 s late: the next turn is 0.25 s after it, not at its booked time
+    limit.wait()
+    limit.wait()
+    assert clock.slept[-2:] == [0.25, 0.25]
     with pytest.raises(ValueError, match="positive"):
         RateLimit(0)
 

@@ -55,13 +55,16 @@ class RateLimit:
         self._next = 0.0
 
     def wait(self) -> None:
-        """Block until this thread's turn: each call takes the next free slot."""
+        """Block until this thread's turn: one interval after the previous turn actually began.
+
+        The threads wait in turn, holding the lock: a thread that wakes late (a loaded machine) pushes the
+        next turn back, instead of the next thread going at its booked time, right behind it.
+        """
         with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        if slot > now:
-            time.sleep(slot - now)
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._next = time.monotonic() + self._interval
 
 
 _WAKE_UP_SECONDS = 0.25
