@@ -42,7 +42,6 @@ from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.mock import MockServer
 from kyren_conformance.mutation import suite_target_args
 from kyren_conformance.resources import data_dir, default_contract_path, shipped_contract_paths
-from kyren_conformance.suite_run import shared_mock_values
 
 IMPORTS = (
     "import pytest, pytest_html.plugin, pytest_metadata.plugin, hypothesis, requests, jsonschema; "
@@ -136,7 +135,7 @@ def _startup() -> float:
 
 
 def _mock(contracts: list[Contract], latency: float) -> MockServer:
-    return MockServer(contracts, credentials=shared_mock_values(contracts), latency=latency)
+    return MockServer(contracts, latency=latency)
 
 
 def _suite(
@@ -199,9 +198,9 @@ started = time.perf_counter()
 from kyren_conformance import cases
 from kyren_conformance.contract import load_contract
 from kyren_conformance.resources import shipped_contract_paths
-from kyren_conformance.suite_run import shared_mock_values
+from kyren_conformance.mock import shared_defaults
 contracts = [load_contract(p) for p in shipped_contract_paths()]
-values = shared_mock_values(contracts)
+values = shared_defaults(contracts)
 started = time.perf_counter()
 cache = Path(sys.argv[1]) if sys.argv[1] else None
 for c in contracts:

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from kyren_conformance.contract import Contract
+from kyren_conformance.mock import MockServer
 from kyren_conformance.mutation import target_args
 
 __all__ = ["CliRun", "run_cli", "target_args"]
@@ -49,3 +53,20 @@ def run_cli(args: list[str], tmp_path: Path, *, env: dict[str, str] | None = Non
         timeout=timeout,
     )
     return CliRun(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started, report_dir)
+
+
+def plugin_args(server: MockServer, contract: Contract, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The pytest plugin's own options pointing an inner session (pytester) at `server`; the secret goes by its
+    environment variable, as documented. `--option=value`: pytest takes a bare path among the arguments for a
+    root directory to look in."""
+    args = ["-p", "no:xdist", "-p", "no:cacheprovider", f"--target-url={server.url}"]
+    args.append(f"--kyren-contract={contract.path}")
+    for f in contract.fields:
+        value = server.credentials.get(f.name)
+        if value is None or f.role == "request_id":
+            continue
+        if f.secret and f.env:
+            monkeypatch.setenv(f.env, str(value))
+        else:
+            args.append(f"--kyren-field={f.name}={value}")
+    return args

@@ -21,7 +21,9 @@ from kyren_conformance.exchange import Exchange, OutgoingRequest
 from kyren_conformance.redaction import Redactor
 
 TIMEOUT = 1.0
-MARGIN = 1.0  # a loaded CI machine (2 cores, two test workers) wakes the watchdog late; a missed deadline hangs for good
+MARGIN = (
+    1.0  # a loaded CI machine (2 cores, two test workers) wakes the watchdog late; a missed deadline hangs for good
+)
 REQUEST = OutgoingRequest(b'{"token": "t"}', "application/json", "probe", payload={"token": "t"})
 
 Send = Callable[..., Exchange]

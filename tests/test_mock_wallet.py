@@ -23,7 +23,6 @@ from kyren_conformance.flows import FlowDeclaration, load_flow
 from kyren_conformance.mock import DIALECTS, FAULTS, FLOW_DIALECTS, FLOW_FAULTS, MockServer
 from kyren_conformance.mock.cli import run_mock
 from kyren_conformance.mutation import suite_target_args
-from kyren_conformance.suite_run import shared_mock_values
 from support import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +162,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     def start(kind: str = "transfer", **options: Any) -> Any:
         contracts = _contracts(kind)
         flow = _flow(tmp_path, TRANSFER_FLOW if kind == "transfer" else SEAMLESS_FLOW)
-        server = MockServer(contracts, credentials=shared_mock_values(contracts), flows=[flow], **options).start()
+        server = MockServer(contracts, flows=[flow], **options).start()
         client = (Transfer if kind == "transfer" else Seamless)(server, {c.path.stem: c for c in contracts})
         started.append(client)
         return client
@@ -462,7 +461,7 @@ def test_the_whole_plain_conformance_run_passes_against_the_wallet(tmp_path):
     """With real balances the per-method run still passes: its withdrawals succeed from the 1000.00 start."""
     contracts = _contracts("transfer")
     flow = _flow(tmp_path, TRANSFER_FLOW)
-    with MockServer(contracts, credentials=shared_mock_values(contracts), flows=[flow]) as server:
+    with MockServer(contracts, flows=[flow]) as server:
         args, env = suite_target_args(server.url, server, contracts)
         result = run_cli([*args, "--timeout", "2"], tmp_path, env=env, timeout=300)
         assert result.code == 0, result.output[-3000:]

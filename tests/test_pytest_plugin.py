@@ -12,6 +12,7 @@ import pytest
 
 from kyren_conformance.contract import Contract
 from kyren_conformance.mock import MockServer
+from support import plugin_args
 
 pytest_plugins = ["pytester"]
 
@@ -33,22 +34,6 @@ def test_S3_errors_described(kyren_check: Check) -> None:
 """
 
 
-def _plugin_args(server: MockServer, contract: Contract, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The plugin's own options pointing at `server`; the secret goes by its environment variable, as documented."""
-    # `--option=value`: pytest takes a bare path among the arguments for a root directory to look in
-    args = ["-p", "no:xdist", "-p", "no:cacheprovider", f"--target-url={server.url}"]
-    args.append(f"--kyren-contract={contract.path}")
-    for f in contract.fields:
-        value = server.credentials.get(f.name)
-        if value is None or f.role == "request_id":
-            continue
-        if f.secret and f.env:
-            monkeypatch.setenv(f.env, str(value))
-        else:
-            args.append(f"--kyren-field={f.name}={value}")
-    return args
-
-
 @pytest.fixture
 def checks(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_checks=CHECKS)
@@ -64,7 +49,7 @@ def reference(contract: Contract) -> Iterator[MockServer]:
 def test_each_case_is_a_test_that_passes_against_the_reference(
     checks: pytest.Pytester, reference: MockServer, contract: Contract, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = checks.runpytest(*_plugin_args(reference, contract, monkeypatch), "-v")
+    result = checks.runpytest(*plugin_args(reference, contract, monkeypatch), "-v")
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
     assert outcomes["passed"] >= 4  # the valid cases, the wrong credentials, S3 once for the method
@@ -75,7 +60,7 @@ def test_a_fault_fails_its_rule_and_only_its_rule(
     checks: pytest.Pytester, contract: Contract, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with MockServer(contract, fault="token-not-checked") as server:
-        result = checks.runpytest(*_plugin_args(server, contract, monkeypatch), "-rf")
+        result = checks.runpytest(*plugin_args(server, contract, monkeypatch), "-rf")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     failed = [line for line in result.stdout.lines if line.startswith("FAILED")]
     assert failed and all("test_M5_wrong_credential" in line for line in failed), failed

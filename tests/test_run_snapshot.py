@@ -23,6 +23,7 @@ from kyren_conformance.run_snapshot import snapshot_of
 from kyren_conformance.settings import resolve_suite
 from kyren_conformance.suite_run import SuiteRun
 from kyren_conformance.verdict import verdict_of
+from support import plugin_args
 
 pytest_plugins = ["pytester"]
 
@@ -184,17 +185,7 @@ def test_the_verdict_results_and_report_read_one_snapshot(
         test_checks="def test_M5_wrong_credential(kyren_check, kyren_case):\n    kyren_check('M5', kyren_case)\n"
     )
     with MockServer(contract, fault="token-not-checked") as server:
-        args = ["-p", "no:xdist", "-p", "no:cacheprovider", f"--target-url={server.url}"]
-        args.append(f"--kyren-contract={contract.path}")
-        for f in contract.fields:
-            value = server.credentials.get(f.name)
-            if value is None or f.role == "request_id":
-                continue
-            if f.secret and f.env:
-                monkeypatch.setenv(f.env, str(value))
-            else:
-                args.append(f"--kyren-field={f.name}={value}")
-        result = pytester.runpytest(*args)
+        result = pytester.runpytest(*plugin_args(server, contract, monkeypatch))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     seen = _read_at_the_end(pytester)
     assert seen["run"] and seen["snapshot"] and seen["report_reads_the_results"]

@@ -19,7 +19,6 @@ from kyren_conformance.contract import Contract, load_contract
 from kyren_conformance.mock import MockServer
 from kyren_conformance.mutation import suite_target_args, target_args
 from kyren_conformance.resources import data_dir, shipped_contract_paths
-from kyren_conformance.suite_run import shared_mock_values
 from support import CliRun, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +46,7 @@ def _contracts(api: Path) -> list[Contract]:
 
 def _run(api: Path, tmp_path: Path, *, fault: str | None = None, faulty: list[str] | None = None) -> CliRun:
     contracts = _contracts(api)
-    with MockServer(contracts, credentials=shared_mock_values(contracts), fault=fault, faulty=faulty) as server:
+    with MockServer(contracts, fault=fault, faulty=faulty) as server:
         args, env = suite_target_args(server.url, server, contracts)
         return run_cli([*args, "--timeout", "2"], tmp_path, env=env)
 
@@ -108,7 +107,7 @@ def test_one_defect_in_one_method_fails_that_method_only(api: Path, tmp_path: Pa
 
 def test_a_dead_target_is_found_once_for_the_whole_run(api: Path, tmp_path: Path) -> None:
     contracts = _contracts(api)
-    server = MockServer(contracts, credentials=shared_mock_values(contracts)).start()
+    server = MockServer(contracts).start()
     args, env = suite_target_args(server.url, server, contracts)
     server.stop()  # connections are refused from now on
     result = run_cli([*args, "--timeout", "1"], tmp_path, env=env, timeout=60)

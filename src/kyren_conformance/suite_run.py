@@ -15,23 +15,12 @@ from typing import Any
 
 from kyren_conformance.client import ClientSettings
 from kyren_conformance.conformance_run import ConformanceRun
-from kyren_conformance.contract import Contract, mock_default
 from kyren_conformance.exchange import Exchange
 from kyren_conformance.exchange_log import ExchangeLog
 from kyren_conformance.flow_run import FlowRun
 from kyren_conformance.redaction import Redactor
 from kyren_conformance.runner import CircuitBreaker, Progress, RateLimit, Work, run_cases
 from kyren_conformance.settings import SuiteSettings
-
-
-def shared_mock_values(contracts: list[Contract]) -> dict[str, Any]:
-    """One value per field name for the whole mock: the first method that names a field chooses it."""
-    values: dict[str, Any] = {}
-    for contract in contracts:
-        for f in contract.fields:
-            if f.role != "request_id" and f.name not in values:
-                values[f.name] = mock_default(f)
-    return values
 
 
 class SuiteRun:
@@ -55,7 +44,7 @@ class SuiteRun:
             from kyren_conformance.mock import MockServer
 
             flows = [flow.declaration for flow in settings.flows]  # the mock keeps balances for them
-            self._mock = MockServer(contracts, credentials=shared_mock_values(contracts), flows=flows)
+            self._mock = MockServer(contracts, flows=flows)  # one value per field name for every method
         self.runs: dict[str, ConformanceRun] = {}
         for method in settings.methods:
             values = self._mock.credentials_of(method.contract) if self._mock is not None else None

@@ -9,9 +9,18 @@ from kyren_conformance.mock.behaviour import Reference, Variant
 from kyren_conformance.mock.dialects import DIALECTS
 from kyren_conformance.mock.faults import FAULTS
 from kyren_conformance.mock.flow_variants import FLOW_DIALECTS, FLOW_FAULTS
-from kyren_conformance.mock.server import MockServer
+from kyren_conformance.mock.server import MockServer, shared_defaults
 
-__all__ = ["DIALECTS", "FAULTS", "FLOW_DIALECTS", "FLOW_FAULTS", "MockServer", "Variant", "reference_code_table"]
+__all__ = [
+    "DIALECTS",
+    "FAULTS",
+    "FLOW_DIALECTS",
+    "FLOW_FAULTS",
+    "MockServer",
+    "Variant",
+    "reference_code_table",
+    "shared_defaults",
+]
 
 
 def reference_code_table(contract: Contract) -> dict[int, str]:

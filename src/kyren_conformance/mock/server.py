@@ -74,7 +74,7 @@ class MockServer:
         self._wallets = bind_flows(self.contracts, self.flows)
         several = len(self.contracts) > 1  # a value one method's field cannot take is that method's to choose
         if credentials is None and several:  # one token for the whole mock, as the CLI prints it and a wallet needs
-            credentials = _shared_defaults(self.contracts)
+            credentials = shared_defaults(self.contracts)
         self._credentials_by_path = {
             c.http_path: _resolve_credentials(c, credentials, only_accepted=several) for c in self.contracts
         }
@@ -184,7 +184,7 @@ def _faulty_methods(contracts: list[Contract], faulty: Sequence[str] | None) -> 
     return {by_name[name] for name in faulty}
 
 
-def _shared_defaults(contracts: list[Contract]) -> dict[str, Any]:
+def shared_defaults(contracts: list[Contract]) -> dict[str, Any]:
     """One value per field name for every method: the first method naming a field chooses it."""
     values: dict[str, Any] = {}
     for contract in contracts:
