@@ -188,11 +188,14 @@ def _select_flows(run: SuiteRun, items: list[pytest.Item]) -> None:
             flow.selected = True
 
 
+_NO_CASE = "this method gives the rule no request to send"
+
+
 def _not_applicable(run: ConformanceRun, rule_id: str, no_case: bool) -> str | None:
     """Why the rule has nothing to check for this method, recorded for the report; None when it has."""
     reason = run.not_applicable(rule_id)
     if reason is None and no_case:
-        reason = run.records[rule_id].not_applicable = "this method gives the rule no request to send"
+        reason = run.records[rule_id].not_applicable = _NO_CASE
     return reason
 
 
@@ -312,7 +315,7 @@ def kyren_check(kyren_suite: SuiteRun, kyren_run: ConformanceRun) -> Check:
     def check(rule_id: str, case: AnyCase | None = None) -> None:
         kyren_suite.send_all()
         no_case = case is None and REGISTRY[rule_id].scope == "case"
-        why = "this method gives the rule no request to send" if no_case else None
+        why = _NO_CASE if no_case else None
         rule = kyren_run.contract.rule(rule_id)
         _as_pytest(rule_outcome(kyren_run, rule, kyren_run.settings.strict, case, not_applicable=why))
 
