@@ -289,7 +289,7 @@ def read_json_file(path: Path, what: str) -> Any:
     return document
 
 
-def _key_path(error: jsonschema.ValidationError, document: Any) -> str:
+def key_path(error: jsonschema.ValidationError, document: Any) -> str:
     """A readable location such as `fields[3].role` for a validation error."""
     parts: list[str] = []
     node = document
@@ -303,7 +303,8 @@ def _key_path(error: jsonschema.ValidationError, document: Any) -> str:
     return "".join(parts) or "(top level)"
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def describe_schema_error(error: jsonschema.ValidationError) -> str:
+    """One short line for a JSON Schema error, quoting the bad value short."""
     if error.validator == "additionalProperties":
         return _short(f"unknown key: {error.message}")
     if error.validator == "enum":
@@ -402,7 +403,7 @@ def load_contract(path: str | Path, schemas_dir: Path | None = None) -> Contract
     meta = read_json_file(data_dir("schemas") / "contract.schema.json", "contract metaschema")
     error = best_match(jsonschema.Draft202012Validator(meta).iter_errors(raw))
     if error is not None:
-        raise ContractError(f"{where}: {_key_path(error, raw)}: {_describe(error)}")
+        raise ContractError(f"{where}: {key_path(error, raw)}: {describe_schema_error(error)}")
     try:
         _check_consistency(raw)
         schemas, registry = _load_schemas(raw, schemas_dir or _schemas_dir_for(path))

@@ -17,7 +17,14 @@ from typing import Any, Literal
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from kyren_conformance.contract import Contract, ContractError, quoted, read_json_file, shown
+from kyren_conformance.contract import (
+    Contract,
+    ContractError,
+    describe_schema_error,
+    key_path,
+    read_json_file,
+    shown,
+)
 from kyren_conformance.resources import data_dir
 
 Direction = Literal["operator-calls-kyren", "kyren-calls-operator"]
@@ -133,20 +140,6 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
-def _key_path(error: jsonschema.ValidationError) -> str:
-    parts = [f"[{p}]" if isinstance(p, int) else f".{shown(p)}" for p in error.absolute_path]
-    return "".join(parts).lstrip(".") or "(top level)"
-
-
-def _message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties":
-        return f"unknown key: {error.message}"
-    if error.validator == "enum":
-        return f"{quoted(error.instance)} is not one of: {', '.join(map(repr, error.validator_value))}"
-    text = error.message.replace(repr(error.instance), quoted(error.instance))
-    return text if len(text) <= 300 else text[:299] + "…"
-
-
 def load_flow(path: str | Path) -> FlowDeclaration:
     """Read and validate a flow declaration; raise FlowError (only) naming the file and the bad key."""
     path = Path(path)
@@ -157,7 +150,7 @@ def load_flow(path: str | Path) -> FlowDeclaration:
         raise FlowError(str(exc)) from None
     error = best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(raw))
     if error is not None:
-        raise FlowError(f"{where}: {_key_path(error)}: {_message(error)}")
+        raise FlowError(f"{where}: {key_path(error, raw)}: {describe_schema_error(error)}")
     try:
         declaration = _build(path, raw)
         _check(declaration)
